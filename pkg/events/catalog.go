@@ -1,0 +1,208 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// Def is the definition of an event: what it is called, how it aggregates and what it may carry.
+type Def struct {
+	// Name is dotted, lower case, at least two segments: "group.name". The part before the
+	// first dot is the event's group. Prometheus names replace dots and dashes with underscores.
+	Name string
+	// Kind says how values aggregate.
+	Kind Kind
+	// Unit is a UCUM unit ("s", "By", "1") or empty; Prometheus names get a suffix from it.
+	Unit string
+	// Description is the help text.
+	Description string
+	// Labels are the label keys every emission gives values for, in this order.
+	Labels []string
+	// Buckets are the histogram's upper bounds, strictly increasing. Empty means the default
+	// bounds: DefaultSecondsBuckets when Unit is "s", else DefaultBuckets.
+	Buckets []float64
+}
+
+// DefaultSecondsBuckets are the bounds of a histogram of durations in seconds (client_golang's DefBuckets).
+var DefaultSecondsBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// DefaultBuckets are the bounds of any other histogram (the OpenTelemetry SDK's defaults).
+var DefaultBuckets = []float64{0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000}
+
+var (
+	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$`)
+	labelRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
+
+// Validate collects every problem of d with errors.Join.
+func (d Def) Validate() error {
+	var errs []error
+	if !nameRE.MatchString(d.Name) || len(d.Name) > 200 {
+		errs = append(errs, fmt.Errorf("name: %q is not a dotted lower-case name like \"group.event-name\"", d.Name))
+	}
+	if d.Kind < Counter || d.Kind > Histogram {
+		errs = append(errs, fmt.Errorf("kind: must be counter, updown, gauge or histogram"))
+	}
+	seen := map[string]bool{}
+	for i, l := range d.Labels {
+		switch {
+		case !labelRE.MatchString(l) || len(l) > 100:
+			errs = append(errs, fmt.Errorf("labels[%d]: %q is not a label key (letters, digits, underscores)", i, l))
+		case l == "le" || l == "quantile" || l == "job" || l == "instance":
+			errs = append(errs, fmt.Errorf("labels[%d]: %q is reserved by Prometheus", i, l))
+		case seen[l]:
+			errs = append(errs, fmt.Errorf("labels[%d]: %q appears twice", i, l))
+		}
+		seen[l] = true
+	}
+	if len(d.Buckets) > 0 && d.Kind != Histogram {
+		errs = append(errs, fmt.Errorf("buckets: only histograms have buckets"))
+	}
+	for i, b := range d.Buckets {
+		if math.IsNaN(b) || math.IsInf(b, 0) {
+			errs = append(errs, fmt.Errorf("buckets[%d]: must be finite", i))
+		} else if i > 0 && b <= d.Buckets[i-1] {
+			errs = append(errs, fmt.Errorf("buckets: must be increasing"))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Group is the part of the name before the first dot.
+func (d Def) Group() string {
+	for i := 0; i < len(d.Name); i++ {
+		if d.Name[i] == '.' {
+			return d.Name[:i]
+		}
+	}
+	return d.Name
+}
+
+// Catalog holds every defined event. It is safe for concurrent use; defining events is
+// expected at start-up and is slow next to emitting them.
+type Catalog struct {
+	mu       sync.Mutex
+	byName   map[string]*Event
+	disabled []Pattern
+	watchers []func(*Event)
+	self     *Self
+}
+
+// NewCatalog returns a catalog that holds duometer's own events (see Self).
+func NewCatalog() *Catalog {
+	c := &Catalog{byName: map[string]*Event{}}
+	c.self = defineSelf(c)
+	return c
+}
+
+// Define adds an event. It fails when the definition is invalid or the name is taken.
+// The returned Event is valid for the life of the catalog.
+func (c *Catalog) Define(d Def) (*Event, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("event %q: %w", d.Name, err)
+	}
+	d.Labels = slices.Clone(d.Labels)
+	d.Buckets = slices.Clone(d.Buckets)
+	if d.Kind == Histogram && len(d.Buckets) == 0 {
+		if d.Unit == "s" {
+			d.Buckets = slices.Clone(DefaultSecondsBuckets)
+		} else {
+			d.Buckets = slices.Clone(DefaultBuckets)
+		}
+	}
+	e := newEvent(d)
+	c.mu.Lock()
+	if _, dup := c.byName[d.Name]; dup {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("event %q: already defined", d.Name)
+	}
+	e.off.Store(MatchAny(c.disabled, d.Name))
+	c.byName[d.Name] = e
+	watchers := slices.Clone(c.watchers)
+	c.mu.Unlock()
+	for _, w := range watchers {
+		w(e)
+	}
+	return e, nil
+}
+
+// MustDefine is Define for definitions known to be valid; it panics on error.
+func (c *Catalog) MustDefine(d Def) *Event {
+	e, err := c.Define(d)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// Lookup returns the event called name, or nil.
+func (c *Catalog) Lookup(name string) *Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byName[name]
+}
+
+// Events returns every event, sorted by name.
+func (c *Catalog) Events() []*Event {
+	c.mu.Lock()
+	out := make([]*Event, 0, len(c.byName))
+	for _, e := range c.byName {
+		out = append(out, e)
+	}
+	c.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].def.Name < out[j].def.Name })
+	return out
+}
+
+// SetDisabled replaces the disabled-events patterns. It applies to events already defined
+// and to those defined later. A disabled event drops what is emitted for it and is neither
+// collected nor exported. Call it before the exporters start: they leave disabled events out
+// when they register them.
+func (c *Catalog) SetDisabled(patterns []string) error {
+	ps := make([]Pattern, len(patterns))
+	var errs []error
+	for i, p := range patterns {
+		ps[i] = Pattern(p)
+		if err := ps[i].Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("[%d]: %w", i, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.disabled = ps
+	for name, e := range c.byName {
+		e.off.Store(MatchAny(ps, name))
+	}
+	return nil
+}
+
+// Disabled returns the disabled-events patterns.
+func (c *Catalog) Disabled() []Pattern {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.disabled)
+}
+
+// Watch calls fn for every event defined from now on, and returns the events defined so far,
+// sorted by name, so that a caller misses none. fn runs on the goroutine that calls Define and
+// must not call Define.
+func (c *Catalog) Watch(fn func(*Event)) []*Event {
+	c.mu.Lock()
+	c.watchers = append(c.watchers, fn)
+	c.mu.Unlock()
+	// Events defined between the unlock and this call are reported twice at most; callers
+	// deduplicate by *Event.
+	return c.Events()
+}
+
+// Self returns the handles of duometer's own events.
+func (c *Catalog) Self() *Self { return c.self }

@@ -1,0 +1,210 @@
+package events
+
+import (
+	"fmt"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// Event is a defined event and the series emitted for it, one per distinct set of label
+// values. Its methods are safe for concurrent use.
+type Event struct {
+	def Def
+	off atomic.Bool
+
+	single *Series // the only series of an event without labels
+
+	// Series lookup by label values: read is an immutable map swapped atomically, so the
+	// common case (values seen before) takes no lock. New series go to dirty under mu and are
+	// promoted into a new read map once lookups have missed read as often as dirty is long,
+	// as sync.Map does, so inserting n series costs O(n) in all.
+	read     atomic.Pointer[map[uint64]*Series]
+	mu       sync.Mutex
+	dirty    map[uint64]*Series
+	collided map[string]*Series // series whose hash another series already holds
+	misses   int
+	all      []*Series // every series in creation order; append-only
+}
+
+var seed = maphash.MakeSeed()
+
+func newEvent(d Def) *Event {
+	e := &Event{def: d}
+	empty := map[uint64]*Series{}
+	e.read.Store(&empty)
+	if len(d.Labels) == 0 {
+		e.single = e.newSeries(nil)
+		e.all = []*Series{e.single}
+	}
+	return e
+}
+
+// Name returns the event's dotted name.
+func (e *Event) Name() string { return e.def.Name }
+
+// Def returns the event's definition. The caller must not modify its slices.
+func (e *Event) Def() Def { return e.def }
+
+// Enabled reports whether the event is collected (it is not disabled).
+func (e *Event) Enabled() bool { return !e.off.Load() }
+
+// With returns the series for the given label values, one per label key of the definition,
+// creating it on first use. Resolve it once and keep it: emitting on a Series is the fastest
+// path. With panics when the number of values is wrong; Resolve returns an error instead.
+func (e *Event) With(labelValues ...string) *Series {
+	s, err := e.Resolve(labelValues...)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Resolve is With returning an error instead of panicking.
+func (e *Event) Resolve(labelValues ...string) (*Series, error) {
+	if len(labelValues) != len(e.def.Labels) {
+		return nil, fmt.Errorf("event %q: got %d label values, want %d (%s)", e.def.Name,
+			len(labelValues), len(e.def.Labels), strings.Join(e.def.Labels, ", "))
+	}
+	return e.lookup(labelValues), nil
+}
+
+// Emit records v for the series with the given label values: adds it to a counter (negative,
+// NaN and infinite values are dropped) or up-down counter, sets a gauge, observes it in a
+// histogram. Label values of the wrong number are dropped. Values already seen cost no
+// allocation.
+func (e *Event) Emit(v float64, labelValues ...string) {
+	if len(labelValues) != len(e.def.Labels) {
+		return
+	}
+	e.lookup(labelValues).Emit(v)
+}
+
+// Inc is Emit(1, labelValues...).
+func (e *Event) Inc(labelValues ...string) {
+	if len(labelValues) != len(e.def.Labels) {
+		return
+	}
+	e.lookup(labelValues).Inc()
+}
+
+// Series returns every series of the event in creation order. The slice is a snapshot the
+// caller may keep; the series in it go on changing.
+func (e *Event) Series() []*Series {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.all[:len(e.all):len(e.all)]
+}
+
+func hashValues(lv []string) uint64 {
+	h := uint64(14695981039346656037)
+	for _, v := range lv {
+		h ^= maphash.String(seed, v)
+		h *= 1099511628211
+	}
+	return h
+}
+
+func sameValues(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Event) lookup(lv []string) *Series {
+	if e.single != nil {
+		return e.single
+	}
+	h := hashValues(lv)
+	if s := (*e.read.Load())[h]; s != nil && sameValues(s.values, lv) {
+		return s
+	}
+	return e.lookupSlow(h, lv)
+}
+
+func (e *Event) lookupSlow(h uint64, lv []string) *Series {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	read := *e.read.Load()
+	if s := read[h]; s != nil && sameValues(s.values, lv) {
+		return s
+	}
+	if s := e.dirty[h]; s != nil && sameValues(s.values, lv) {
+		e.missed()
+		return s
+	}
+	key := collisionKey(lv)
+	if s := e.collided[key]; s != nil {
+		return s
+	}
+	s := e.newSeries(lv)
+	e.all = append(e.all, s)
+	if read[h] == nil && e.dirty[h] == nil {
+		if e.dirty == nil {
+			e.dirty = map[uint64]*Series{}
+		}
+		e.dirty[h] = s
+	} else {
+		if e.collided == nil {
+			e.collided = map[string]*Series{}
+		}
+		e.collided[key] = s
+	}
+	return s
+}
+
+// missed counts a lookup that found its series in dirty and promotes dirty into read when
+// such lookups have cost as much as a copy would. e.mu is held.
+func (e *Event) missed() {
+	e.misses++
+	if e.misses < len(e.dirty) {
+		return
+	}
+	read := *e.read.Load()
+	m := make(map[uint64]*Series, len(read)+len(e.dirty))
+	for h, s := range read {
+		m[h] = s
+	}
+	for h, s := range e.dirty {
+		m[h] = s
+	}
+	e.read.Store(&m)
+	e.dirty, e.misses = nil, 0
+}
+
+func collisionKey(lv []string) string {
+	return strings.Join(lv, "\xff")
+}
+
+func (e *Event) newSeries(lv []string) *Series {
+	s := &Series{ev: e, kind: e.def.Kind, start: time.Now()}
+	if len(lv) > 0 {
+		s.values = make([]string, len(lv))
+		kvs := make([]attribute.KeyValue, len(lv))
+		for i, v := range lv {
+			v = strings.Clone(v)
+			if !utf8.ValidString(v) {
+				v = strings.ToValidUTF8(v, "\uFFFD")
+			}
+			s.values[i] = v
+			kvs[i] = attribute.String(e.def.Labels[i], v)
+		}
+		s.attrs = attribute.NewSet(kvs...)
+	}
+	if e.def.Kind == Histogram {
+		s.bounds = e.def.Buckets
+		s.counts = make([]atomic.Uint64, len(e.def.Buckets)+1)
+	}
+	return s
+}
