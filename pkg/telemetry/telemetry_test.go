@@ -1,0 +1,143 @@
+package telemetry_test
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/goleak"
+
+	"github.com/duometer/duometer/pkg/events"
+	"github.com/duometer/duometer/pkg/telemetry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func start(t *testing.T, cat *events.Catalog, runtime bool) *sdkmetric.ManualReader {
+	t.Helper()
+	r := sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
+	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Readers: []sdkmetric.Reader{r}, Runtime: runtime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	return r
+}
+
+func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Aggregation {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]metricdata.Aggregation{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = m.Data
+		}
+	}
+	return out
+}
+
+func TestEveryKindReachesTheReader(t *testing.T) {
+	cat := events.NewCatalog()
+	if err := cat.SetDisabled([]string{"duometer.http.*", "go.*"}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, cat, true)
+	// Defined after Start: registered through the catalog's watch.
+	c := cat.MustDefine(events.Def{Name: "delivery.completed", Kind: events.Counter, Labels: []string{"queue"}})
+	ud := cat.MustDefine(events.Def{Name: "queue.size", Kind: events.UpDownCounter})
+	g := cat.MustDefine(events.Def{Name: "queue.oldest-age", Kind: events.Gauge, Unit: "s"})
+	h := cat.MustDefine(events.Def{Name: "delivery.time", Kind: events.Histogram, Unit: "s", Buckets: []float64{1, 10}})
+	c.Emit(3, "local")
+	c.Inc("remote")
+	ud.Emit(-2)
+	g.Emit(7.5)
+	h.Emit(0.5)
+	h.Emit(20)
+	cat.Self().HTTPRequests.Inc("prometheus", "200") // disabled
+
+	got := collect(t, r)
+	sum, ok := got["delivery.completed"].(metricdata.Sum[float64])
+	if !ok || !sum.IsMonotonic || sum.Temporality != metricdata.CumulativeTemporality {
+		t.Fatalf("delivery.completed = %#v, want a cumulative monotonic sum", got["delivery.completed"])
+	}
+	vals := map[string]float64{}
+	for _, dp := range sum.DataPoints {
+		q, _ := dp.Attributes.Value(attribute.Key("queue"))
+		vals[q.AsString()] = dp.Value
+	}
+	if vals["local"] != 3 || vals["remote"] != 1 || len(vals) != 2 {
+		t.Errorf("delivery.completed points = %v", vals)
+	}
+	if s, ok := got["queue.size"].(metricdata.Sum[float64]); !ok || s.IsMonotonic || s.DataPoints[0].Value != -2 {
+		t.Errorf("queue.size = %#v", got["queue.size"])
+	}
+	if g, ok := got["queue.oldest-age"].(metricdata.Gauge[float64]); !ok || g.DataPoints[0].Value != 7.5 {
+		t.Errorf("queue.oldest-age = %#v", got["queue.oldest-age"])
+	}
+	hist, ok := got["delivery.time"].(metricdata.Histogram[float64])
+	if !ok || len(hist.DataPoints) != 1 {
+		t.Fatalf("delivery.time = %#v", got["delivery.time"])
+	}
+	dp := hist.DataPoints[0]
+	if dp.Count != 2 || dp.Sum != 20.5 || len(dp.BucketCounts) != 3 || dp.BucketCounts[0] != 1 || dp.BucketCounts[2] != 1 {
+		t.Errorf("delivery.time point = %+v", dp)
+	}
+	for name := range got {
+		if events.MatchAny([]events.Pattern{"duometer.http.*", "go.*", "system.*"}, name) {
+			t.Errorf("disabled or dropped instrument %q was collected", name)
+		}
+	}
+	if _, ok := got["process.cpu.time"]; !ok {
+		t.Error("process.cpu.time missing with Runtime on")
+	}
+	if _, ok := got["duometer.auth.failed"]; !ok {
+		t.Error("duometer.auth.failed missing")
+	}
+}
+
+// Two readers read the same cells: a collection through each at the same moment agrees.
+func TestTwoReadersAgree(t *testing.T) {
+	cat := events.NewCatalog()
+	a := sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
+	b := sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
+	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Readers: []sdkmetric.Reader{a, b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	cat.Self().AuthFailed.Emit(5)
+	cat.Self().HTTPRequestTime.Emit(0.2, "prometheus")
+	ga, gb := collect(t, a), collect(t, b)
+	fa := ga["duometer.auth.failed"].(metricdata.Sum[float64]).DataPoints[0].Value
+	fb := gb["duometer.auth.failed"].(metricdata.Sum[float64]).DataPoints[0].Value
+	if fa != 5 || fb != 5 {
+		t.Errorf("duometer.auth.failed: reader a %v, reader b %v, want 5 and 5", fa, fb)
+	}
+	ha := ga["duometer.http.request-time"].(metricdata.Histogram[float64]).DataPoints[0]
+	hb := gb["duometer.http.request-time"].(metricdata.Histogram[float64]).DataPoints[0]
+	if ha.Count != 1 || hb.Count != 1 || ha.Sum != hb.Sum {
+		t.Errorf("histogram differs: %+v vs %+v", ha, hb)
+	}
+}
+
+func TestNewResource(t *testing.T) {
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
+	res, err := telemetry.NewResource(context.Background(), "1.2.3", "abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"service.name": "duometer", "service.version": "1.2.3", "service.instance.id": "abc", "deployment.environment": "test"}
+	for k, v := range want {
+		if got, ok := res.Set().Value(attribute.Key(k)); !ok || got.AsString() != v {
+			t.Errorf("%s = %q, want %q", k, got.AsString(), v)
+		}
+	}
+	if h, ok := res.Set().Value("host.name"); !ok || h.AsString() == "" {
+		t.Error("host.name missing")
+	}
+}
