@@ -1,0 +1,103 @@
+package config
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/knadh/koanf/parsers/toml/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// allKeys returns the key path of every value in Config.
+func allKeys(t *testing.T) []string {
+	t.Helper()
+	var keys []string
+	schema.leaves(func(n *schemaNode) { keys = append(keys, n.key) })
+	if len(keys) < 20 {
+		t.Fatalf("schema has only %d keys: %q", len(keys), keys)
+	}
+	return keys
+}
+
+func TestSchema(t *testing.T) {
+	for path, want := range map[string]bool{
+		"server.listen":                                   true,
+		"server.read-header-timeout":                      true,
+		"metrics.disabled-events":                         true,
+		"metrics.prometheus.auth.secret":                  true,
+		"metrics.open-telemetry.headers.x":                true,
+		"metrics.open-telemetry.tls.insecure-skip-verify": true,
+		"metrics.prometheus.enabled":                      false,
+		"metrics.open-telemetry.headers.x.y":              false,
+		"server.listen.x":                                 false,
+	} {
+		if _, got := schema.lookup(strings.Split(path, ".")); got != want {
+			t.Errorf("lookup(%s) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+func TestEnvNames(t *testing.T) {
+	for name, want := range map[string]string{
+		"DUOMETER_SERVER__LISTEN":                    "server.listen",
+		"DUOMETER_SERVER__READ_HEADER_TIMEOUT":       "server.read-header-timeout",
+		"DUOMETER_METRICS__OPEN_TELEMETRY__ENDPOINT": "metrics.open-telemetry.endpoint",
+		"DUOMETER_METRICS__PROMETHEUS__AUTH__SECRET": "metrics.prometheus.auth.secret",
+	} {
+		path, ok := envPath(name)
+		if got := strings.Join(path, "."); !ok || got != want {
+			t.Errorf("envPath(%s) = %q, %v; want %q", name, got, ok, want)
+		}
+		if back := envName(path); back != name {
+			t.Errorf("envName(%q) = %s, want %s", path, back, name)
+		}
+	}
+	for _, name := range []string{"DUOMETER_", "DUOMETER_A__", "DUOMETER___A", "DUOMETER_A____B", "DUOMETER_A-B", "OTHER_A"} {
+		if path, ok := envPath(name); ok {
+			t.Errorf("envPath(%s) = %q, want invalid", name, path)
+		}
+	}
+}
+
+// TestLogValueCoversEveryKey guards against a field added to Config but
+// not to its LogValue methods.
+func TestLogValueCoversEveryKey(t *testing.T) {
+	c := DefaultConfig()
+	c.Metrics.OpenTelemetry.Headers = map[string]string{"x-api-key": "k"}
+	var b bytes.Buffer
+	slog.New(slog.NewTextHandler(&b, nil)).Info("m", "config", c)
+	out := b.String()
+	for _, key := range allKeys(t) {
+		if !strings.Contains(out, " config."+key+"=") && !strings.Contains(out, " config."+key+".") {
+			t.Errorf("slog output lacks %s:\n%s", key, out)
+		}
+	}
+}
+
+// TestDocumentationCoversEveryKey checks that docs/configuration.md and
+// configs/pull-only.toml mention every key.
+func TestDocumentationCoversEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := koanf.New(".")
+	if err := k.Load(file.Provider("../../configs/pull-only.toml"), toml.Parser()); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range allKeys(t) {
+		if !bytes.Contains(doc, []byte("`"+key+"`")) {
+			t.Errorf("docs/configuration.md does not document `%s`", key)
+		}
+		if !k.Exists(key) {
+			t.Errorf("configs/pull-only.toml does not spell out %s", key)
+		}
+		if env := envName(strings.Split(key, ".")); !bytes.Contains(doc, []byte(env)) {
+			t.Errorf("docs/configuration.md does not name %s", env)
+		}
+	}
+}
