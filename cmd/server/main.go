@@ -142,6 +142,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		readers = append(readers, r)
 	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "duometer %s\n\n%s  Prometheus exposition (enabled: %v)\n/-/healthy          liveness\n/-/ready            readiness\n",
+			buildVersion(), pull.Path, cfg.Metrics.Prometheus.Enable)
+	})
 	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Resource: res, Readers: readers, Runtime: true})
 	if err != nil {
 		return err
@@ -167,6 +171,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		"prometheus", cfg.Metrics.Prometheus.Enable, "prometheus_auth", cfg.Metrics.Prometheus.Auth.Enabled(),
 		"otlp", cfg.Metrics.OpenTelemetry.Transport, "otlp_endpoint", cfg.Metrics.OpenTelemetry.Endpoint,
 		"disabled_events", cfg.Metrics.DisabledEvents)
+
+	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil && cfg.Metrics.Prometheus.Enable &&
+		!cfg.Metrics.Prometheus.Auth.Enabled() && !net.ParseIP(host).IsLoopback() {
+		log.Warn("serving metrics beyond loopback without authentication; set [metrics.prometheus.auth]", "listen", ln.Addr().String())
+	}
 
 	var errs []error
 	select {
