@@ -4,6 +4,8 @@ import (
 	"flag"
 	"math"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -117,7 +119,7 @@ func TestHistogramBuckets(t *testing.T) {
 	counts := make([]uint64, 4)
 	count, sum := s.HistogramInto(counts)
 	// Upper bounds are inclusive, as Prometheus's le and OpenTelemetry's explicit buckets.
-	if want := []uint64{2, 2, 0, 1}; !equal(counts, want) {
+	if want := []uint64{2, 2, 0, 1}; !slices.Equal(counts, want) {
 		t.Errorf("buckets = %v, want %v", counts, want)
 	}
 	if count != 5 || sum != 5122 {
@@ -142,11 +144,11 @@ func TestHistogramBuckets(t *testing.T) {
 func TestDefaultBuckets(t *testing.T) {
 	cat := events.NewCatalog()
 	d := cat.MustDefine(events.Def{Name: "job.duration", Kind: events.Histogram, Unit: "s"}).Def()
-	if !equalF(d.Buckets, events.DefaultSecondsBuckets) {
+	if !slices.Equal(d.Buckets, events.DefaultSecondsBuckets) {
 		t.Errorf("seconds histogram buckets = %v", d.Buckets)
 	}
 	d = cat.MustDefine(events.Def{Name: "job.size", Kind: events.Histogram}).Def()
-	if !equalF(d.Buckets, events.DefaultBuckets) {
+	if !slices.Equal(d.Buckets, events.DefaultBuckets) {
 		t.Errorf("histogram buckets = %v", d.Buckets)
 	}
 }
@@ -239,10 +241,10 @@ func TestManySeries(t *testing.T) {
 	ev := cat.MustDefine(events.Def{Name: "load.keys", Kind: events.Counter, Labels: []string{"a", "b"}})
 	const n = 5000
 	for i := 0; i < n; i++ {
-		ev.Emit(float64(i), itoa(i), "x")
+		ev.Emit(float64(i), strconv.Itoa(i), "x")
 	}
 	for i := 0; i < n; i++ {
-		if got := ev.With(itoa(i), "x").Value(); got != float64(i) {
+		if got := ev.With(strconv.Itoa(i), "x").Value(); got != float64(i) {
 			t.Fatalf("series %d = %v", i, got)
 		}
 	}
@@ -276,42 +278,4 @@ func TestMetricsDoc(t *testing.T) {
 	if string(want) != got {
 		t.Fatalf("docs/metrics.md is stale: run go test ./pkg/events -run TestMetricsDoc -update")
 	}
-}
-
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalF(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func itoa(i int) string {
-	var b [20]byte
-	n := len(b)
-	for {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-		if i == 0 {
-			break
-		}
-	}
-	return string(b[n:])
 }
