@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"go.opentelemetry.io/contrib/instrumentation/host"
 	"go.opentelemetry.io/contrib/instrumentation/runtime"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -16,19 +18,19 @@ import (
 	"github.com/duometer/duometer/pkg/events"
 )
 
-// ScopeName is the instrumentation scope of every event.
+// ScopeName is the instrumentation scope of every event instrument.
 const ScopeName = "github.com/duometer/duometer"
 
 // Options configure Start.
 type Options struct {
-	// Catalog is the source of the events, which the readers' Producer reads. Required. Its
-	// disabled-events patterns must be set before Start: the Producer leaves disabled events
-	// out, and the same patterns drop the runtime and process instruments they match.
+	// Catalog is the source of the event instruments. Required. Its disabled-events patterns
+	// must be set before Start: disabled events get no instrument, and the same patterns drop
+	// the runtime and process instruments they match.
 	Catalog *events.Catalog
 	// Resource describes this process (see NewResource). Nil means resource.Default().
 	Resource *resource.Resource
 	// Readers are the pull and push readers. Each must have been built with a Producer from
-	// NewProducer for the same catalog: the events reach the readers through it.
+	// NewProducer for the same catalog, so that it also sees histogram events.
 	Readers []sdkmetric.Reader
 	// Runtime adds the Go runtime (go.*) and process (process.*) instruments.
 	Runtime bool
@@ -40,13 +42,18 @@ type Options struct {
 
 // Telemetry is the running MeterProvider. Its methods are safe for concurrent use.
 type Telemetry struct {
-	mp *sdkmetric.MeterProvider
+	mp    *sdkmetric.MeterProvider
+	meter metric.Meter
+
+	mu   sync.Mutex
+	seen map[*events.Event]bool
+	errs []error // registration failures of events defined after Start
 }
 
-// Start builds the MeterProvider over the readers. The catalog's events, those defined now
-// and later, reach every reader through the Producer it was built with (see Producer: they
-// take no SDK instrument, which would cost a collection ten times as much); the provider
-// adds the runtime and process instruments, and applies the resource and the views.
+// Start builds the MeterProvider over the readers and registers an observable instrument for
+// every enabled counter, up-down counter and gauge event of the catalog, now and defined
+// later. Histogram events reach the readers through their Producer instead: the metric API
+// has no asynchronous histogram.
 func Start(opts Options) (*Telemetry, error) {
 	if opts.Catalog == nil {
 		return nil, errors.New("telemetry: Options.Catalog is nil")
@@ -80,8 +87,17 @@ func Start(opts Options) (*Telemetry, error) {
 				sdkmetric.Instrument{Name: "go.goroutine.count"}, sdkmetric.Stream{Name: "go.goroutines"})))
 		}
 	}
-	t := &Telemetry{mp: sdkmetric.NewMeterProvider(mpOpts...)}
+	t := &Telemetry{
+		mp:   sdkmetric.NewMeterProvider(mpOpts...),
+		seen: map[*events.Event]bool{},
+	}
+	t.meter = t.mp.Meter(ScopeName)
 	var errs []error
+	for _, e := range opts.Catalog.Watch(t.defined) {
+		if err := t.register(e); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if opts.Runtime {
 		if err := runtime.Start(runtime.WithMeterProvider(t.mp)); err != nil {
 			errs = append(errs, fmt.Errorf("runtime instruments: %w", err))
@@ -101,10 +117,81 @@ func Start(opts Options) (*Telemetry, error) {
 func (t *Telemetry) MeterProvider() *sdkmetric.MeterProvider { return t.mp }
 
 // Shutdown shuts the provider down, which makes every periodic reader collect and export
-// once more, so the last push carries the latest values. It returns every error met and
-// gives up when ctx is done.
+// once more, so the last push carries the latest values. It returns every error met,
+// including those of registering events defined after Start, and gives up when ctx is done.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
-	return t.mp.Shutdown(ctx)
+	err := t.mp.Shutdown(ctx)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return errors.Join(append([]error{err}, t.errs...)...)
+}
+
+func (t *Telemetry) defined(e *events.Event) {
+	if err := t.register(e); err != nil {
+		t.mu.Lock()
+		t.errs = append(t.errs, err)
+		t.mu.Unlock()
+	}
+}
+
+// register creates the observable instrument of e. Histograms and disabled events get none.
+func (t *Telemetry) register(e *events.Event) error {
+	d := e.Def()
+	if d.Kind == events.Histogram || !e.Enabled() {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.seen[e] {
+		return nil
+	}
+	t.seen[e] = true
+	var (
+		inst metric.Float64Observable
+		err  error
+	)
+	switch d.Kind {
+	case events.Counter:
+		inst, err = t.meter.Float64ObservableCounter(d.Name, metric.WithDescription(d.Description), metric.WithUnit(d.Unit))
+	case events.UpDownCounter:
+		inst, err = t.meter.Float64ObservableUpDownCounter(d.Name, metric.WithDescription(d.Description), metric.WithUnit(d.Unit))
+	case events.Gauge:
+		inst, err = t.meter.Float64ObservableGauge(d.Name, metric.WithDescription(d.Description), metric.WithUnit(d.Unit))
+	}
+	if err != nil {
+		return fmt.Errorf("event %q: %w", d.Name, err)
+	}
+	o := &observer{ev: e, inst: inst}
+	if _, err := t.meter.RegisterCallback(o.observe, inst); err != nil {
+		return fmt.Errorf("event %q: %w", d.Name, err)
+	}
+	return nil
+}
+
+// observer reads one event's cells at collection time. It keeps the observe options of each
+// series, built once, so that a collection allocates nothing of its own per series.
+type observer struct {
+	ev   *events.Event
+	inst metric.Float64Observable
+	mu   sync.Mutex // collections by two readers may overlap
+	opts [][]metric.ObserveOption
+}
+
+func (o *observer) observe(_ context.Context, obs metric.Observer) error {
+	if !o.ev.Enabled() {
+		return nil
+	}
+	series := o.ev.Series()
+	o.mu.Lock()
+	for i := len(o.opts); i < len(series); i++ {
+		o.opts = append(o.opts, []metric.ObserveOption{metric.WithAttributeSet(series[i].Attributes())})
+	}
+	opts := o.opts
+	o.mu.Unlock()
+	for i, s := range series {
+		obs.ObserveFloat64(o.inst, s.Value(), opts[i]...)
+	}
+	return nil
 }
 
 // NewResource describes this process: service.name "duometer", service.version,
