@@ -26,7 +26,16 @@ type Def struct {
 	// Buckets are the histogram's upper bounds, strictly increasing. Empty means the default
 	// bounds: DefaultSecondsBuckets when Unit is "s", else DefaultBuckets.
 	Buckets []float64
+	// CardinalityLimit is the most label sets the event keeps; those past it are folded into
+	// one series marked otel.metric.overflow="true". 0 means the catalog's limit
+	// (DefaultCardinalityLimit unless SetCardinalityLimit says otherwise); negative, none.
+	CardinalityLimit int
+	// Aggregation says how a cluster merges the event's series from several nodes.
+	Aggregation Aggregation
 }
+
+// DefaultCardinalityLimit is the catalog's series limit per event unless set otherwise.
+const DefaultCardinalityLimit = 2000
 
 // DefaultSecondsBuckets are the bounds of a histogram of durations in seconds (client_golang's DefBuckets).
 var DefaultSecondsBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -60,6 +69,9 @@ func (d Def) Validate() error {
 		}
 		seen[l] = true
 	}
+	if d.Aggregation > Consistent {
+		errs = append(errs, fmt.Errorf("aggregation: must be sum, logical, per-node or consistent"))
+	}
 	if len(d.Buckets) > 0 && d.Kind != Histogram {
 		errs = append(errs, fmt.Errorf("buckets: only histograms have buckets"))
 	}
@@ -88,6 +100,7 @@ func (d Def) Group() string {
 // expected at start-up and is slow next to emitting them.
 type Catalog struct {
 	mu       sync.Mutex
+	limit    int
 	byName   map[string]*Event
 	disabled []Pattern
 	watchers []func(*Event)
@@ -96,7 +109,7 @@ type Catalog struct {
 
 // NewCatalog returns a catalog that holds duometer's own events (see Self).
 func NewCatalog() *Catalog {
-	c := &Catalog{byName: map[string]*Event{}}
+	c := &Catalog{byName: map[string]*Event{}, limit: DefaultCardinalityLimit}
 	c.self = defineSelf(c)
 	return c
 }
@@ -116,8 +129,8 @@ func (c *Catalog) Define(d Def) (*Event, error) {
 			d.Buckets = slices.Clone(DefaultBuckets)
 		}
 	}
-	e := newEvent(d)
 	c.mu.Lock()
+	e := newEvent(c, d, c.limit)
 	if _, dup := c.byName[d.Name]; dup {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("event %q: already defined", d.Name)
@@ -183,6 +196,20 @@ func (c *Catalog) SetDisabled(patterns []string) error {
 		e.off.Store(MatchAny(ps, name))
 	}
 	return nil
+}
+
+// SetCardinalityLimit sets the series limit of every event, defined and to come, whose
+// definition does not set its own: at most n label sets each, the rest folded into an
+// overflow series. n <= 0 means no limit. Series already created are kept.
+func (c *Catalog) SetCardinalityLimit(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.limit = n
+	for _, e := range c.byName {
+		if e.def.CardinalityLimit == 0 {
+			e.limit.Store(int64(n))
+		}
+	}
 }
 
 // Disabled returns the disabled-events patterns.

@@ -30,12 +30,26 @@ type Event struct {
 	collided map[string]*Series // series whose hash another series already holds
 	misses   int
 	all      []*Series // every series in creation order; append-only
+
+	cat      *Catalog     // the catalog that defined the event, which counts overflows
+	limit    atomic.Int64 // most label sets kept; 0 means no limit
+	labelled int          // series created for label sets (the overflow series aside)
+	overflow *Series      // where label sets past the limit go, once one has
 }
+
+// OverflowAttribute marks the series into which an event's label sets past its cardinality
+// limit are folded, as the OpenTelemetry SDK marks its own: otel.metric.overflow="true"
+// (otel_metric_overflow in Prometheus).
+const OverflowAttribute = "otel.metric.overflow"
 
 var seed = maphash.MakeSeed()
 
-func newEvent(d Def) *Event {
-	e := &Event{def: d}
+func newEvent(c *Catalog, d Def, limit int) *Event {
+	e := &Event{def: d, cat: c}
+	if d.CardinalityLimit != 0 {
+		limit = d.CardinalityLimit
+	}
+	e.limit.Store(int64(limit))
 	empty := map[uint64]*Series{}
 	e.read.Store(&empty)
 	if len(d.Labels) == 0 {
@@ -135,22 +149,45 @@ func (e *Event) lookup(lv []string) *Series {
 
 func (e *Event) lookupSlow(h uint64, lv []string) *Series {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	s, overflowed := e.lookupLocked(h, lv)
+	e.mu.Unlock()
+	if overflowed && e.cat != nil {
+		e.cat.self.CardinalityOverflows.Inc(e.def.Name)
+	}
+	return s
+}
+
+// lookupLocked finds or creates the series of lv; past the cardinality limit it returns the
+// overflow series and true. e.mu is held.
+func (e *Event) lookupLocked(h uint64, lv []string) (*Series, bool) {
 	read := *e.read.Load()
 	if s := read[h]; s != nil && sameValues(s.values, lv) {
-		return s
+		return s, false
 	}
 	if s := e.dirty[h]; s != nil && sameValues(s.values, lv) {
 		e.missed()
-		return s
+		return s, false
 	}
-	key := collisionKey(lv)
-	if s := e.collided[key]; s != nil {
-		return s
+	collides := read[h] != nil || e.dirty[h] != nil
+	var key string
+	if collides {
+		key = collisionKey(lv)
+		if s := e.collided[key]; s != nil {
+			return s, false
+		}
+	}
+	if limit := int(e.limit.Load()); limit > 0 && e.labelled >= limit {
+		if e.overflow == nil {
+			e.overflow = e.newSeries(nil)
+			e.overflow.attrs = attribute.NewSet(attribute.Bool(OverflowAttribute, true))
+			e.all = append(e.all, e.overflow)
+		}
+		return e.overflow, true
 	}
 	s := e.newSeries(lv)
 	e.all = append(e.all, s)
-	if read[h] == nil && e.dirty[h] == nil {
+	e.labelled++
+	if !collides {
 		if e.dirty == nil {
 			e.dirty = map[uint64]*Series{}
 		}
@@ -161,7 +198,7 @@ func (e *Event) lookupSlow(h uint64, lv []string) *Series {
 		}
 		e.collided[key] = s
 	}
-	return s
+	return s, false
 }
 
 // missed counts a lookup that found its series in dirty and promotes dirty into read when

@@ -238,7 +238,7 @@ func TestConcurrentEmit(t *testing.T) {
 // Thousands of distinct label sets: every series is found again by its values.
 func TestManySeries(t *testing.T) {
 	cat := events.NewCatalog()
-	ev := cat.MustDefine(events.Def{Name: "load.keys", Kind: events.Counter, Labels: []string{"a", "b"}})
+	ev := cat.MustDefine(events.Def{Name: "load.keys", Kind: events.Counter, Labels: []string{"a", "b"}, CardinalityLimit: -1})
 	const n = 5000
 	for i := 0; i < n; i++ {
 		ev.Emit(float64(i), strconv.Itoa(i), "x")
@@ -277,5 +277,55 @@ func TestMetricsDoc(t *testing.T) {
 	}
 	if string(want) != got {
 		t.Fatalf("docs/metrics.md is stale: run go test ./pkg/events -run TestMetricsDoc -update")
+	}
+}
+
+func TestCardinalityLimit(t *testing.T) {
+	cat := events.NewCatalog()
+	cat.SetCardinalityLimit(100)
+	ev := cat.MustDefine(events.Def{Name: "load.users", Kind: events.Counter, Labels: []string{"user"}})
+	own := cat.MustDefine(events.Def{Name: "load.own", Kind: events.Counter, Labels: []string{"k"}, CardinalityLimit: 3})
+	for i := 0; i < 20000; i++ {
+		ev.Inc("u" + strconv.Itoa(i))
+		own.Inc(strconv.Itoa(i % 10))
+	}
+	series := ev.Series()
+	if len(series) != 101 {
+		t.Fatalf("%d series, want 100 plus the overflow series", len(series))
+	}
+	var total, overflow float64
+	for _, s := range series {
+		total += s.Value()
+		attrs := s.Attributes()
+		if v, ok := attrs.Value(events.OverflowAttribute); ok && v.AsBool() {
+			overflow = s.Value()
+		}
+	}
+	if total != 20000 || overflow != 19900 {
+		t.Errorf("total %v, overflow %v; want 20000 and 19900: nothing lost, the excess folded", total, overflow)
+	}
+	if got := ev.With("u5").Value(); got != 1 {
+		t.Errorf("a label set within the limit = %v, want 1", got)
+	}
+	if n := len(own.Series()); n != 4 {
+		t.Errorf("per-event limit 3: %d series, want 4", n)
+	}
+	if got := cat.Self().CardinalityOverflows.With("load.users").Value(); got != 19900 {
+		t.Errorf("duometer.cardinality.overflows{event=load.users} = %v, want 19900", got)
+	}
+}
+
+func TestAggregationParse(t *testing.T) {
+	for _, s := range []string{"sum", "logical", "per-node", "consistent"} {
+		a, err := events.ParseAggregation(s)
+		if err != nil || a.String() != s {
+			t.Errorf("ParseAggregation(%q) = %v, %v", s, a, err)
+		}
+	}
+	if a, err := events.ParseAggregation(""); err != nil || a != events.Sum {
+		t.Errorf("empty aggregation = %v, %v; want sum", a, err)
+	}
+	if _, err := events.ParseAggregation("average"); err == nil {
+		t.Error("ParseAggregation accepted average")
 	}
 }

@@ -36,3 +36,42 @@ func ParseKind(s string) (Kind, error) {
 	}
 	return 0, fmt.Errorf("unknown kind %q (want counter, updown, gauge or histogram)", s)
 }
+
+// Aggregation says how a node that answers for a cluster merges an event's series from
+// every node.
+type Aggregation uint8
+
+// The aggregations.
+const (
+	// Sum adds series with identical labels (histogram buckets element-wise). The default.
+	Sum Aggregation = iota
+	// Logical reports 1 when every node reports more than 0, else 0.
+	Logical
+	// PerNode keeps every node's series apart, with a node label (resource usage).
+	PerNode
+	// Consistent takes the answering node's series as they are (the same on every node).
+	Consistent
+)
+
+var aggregationNames = [...]string{Sum: "sum", Logical: "logical", PerNode: "per-node", Consistent: "consistent"}
+
+// String returns the aggregation's name as written in configuration.
+func (a Aggregation) String() string {
+	if int(a) < len(aggregationNames) {
+		return aggregationNames[a]
+	}
+	return fmt.Sprintf("Aggregation(%d)", a)
+}
+
+// ParseAggregation is the inverse of Aggregation.String; "" is Sum.
+func ParseAggregation(s string) (Aggregation, error) {
+	if s == "" {
+		return Sum, nil
+	}
+	for a, n := range aggregationNames {
+		if n == s {
+			return Aggregation(a), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown aggregation %q (want sum, logical, per-node or consistent)", s)
+}

@@ -20,6 +20,9 @@ type Self struct {
 	PushExportTime *Event
 	// ConfigLoads counts configuration loads, by result.
 	ConfigLoads *Event
+	// CardinalityOverflows counts emissions folded into an event's overflow series because
+	// the event had reached its cardinality limit, by event.
+	CardinalityOverflows *Event
 }
 
 // SelfDefs are the definitions of duometer's own events.
@@ -32,6 +35,7 @@ var SelfDefs = []Def{
 	{Name: "duometer.push.failures", Kind: Counter, Labels: []string{"exporter"}, Description: "Push exports that failed, by exporter."},
 	{Name: "duometer.push.export-time", Kind: Histogram, Unit: "s", Labels: []string{"exporter"}, Description: "Time taken by push exports, successful or not, by exporter."},
 	{Name: "duometer.config.loads", Kind: Counter, Labels: []string{"result"}, Description: "Configuration loads, by result (success or failure)."},
+	{Name: "duometer.cardinality.overflows", Kind: Counter, Labels: []string{"event"}, CardinalityLimit: -1, Description: "Emissions folded into an event's overflow series because it had reached its cardinality limit, by event."},
 }
 
 func defineSelf(c *Catalog) *Self {
@@ -48,5 +52,7 @@ func defineSelf(c *Catalog) *Self {
 		PushFailures:    ev[5],
 		PushExportTime:  ev[6],
 		ConfigLoads:     ev[7],
+
+		CardinalityOverflows: ev[8],
 	}
 }

@@ -42,7 +42,7 @@ func benchLabels(i int) (handler, code string) {
 func benchCatalog(n int) *events.Catalog {
 	cat := events.NewCatalog()
 	ev := cat.MustDefine(events.Def{Name: "bench.requests", Kind: events.Counter,
-		Labels: []string{"handler", "code"}, Description: "Requests served."})
+		Labels: []string{"handler", "code"}, Description: "Requests served.", CardinalityLimit: n})
 	for i := range n {
 		h, c := benchLabels(i)
 		ev.Emit(float64(i%7+1), h, c)
