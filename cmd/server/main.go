@@ -90,17 +90,36 @@ func newLogger(s config.Server, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// app is the server being assembled: each feature adds its part in its own file
+// (catalog.go, pull.go, ingest.go, pushgateway.go, listen.go) and main.go runs them in order.
+type app struct {
+	cfg      config.Config
+	log      *slog.Logger
+	cat      *events.Catalog
+	self     *events.Self
+	producer *telemetry.Producer
+	mux      *http.ServeMux
+	health   *pull.Health
+	pull     *pull.Reader       // nil when Prometheus pull is off
+	readers  []sdkmetric.Reader // of the one MeterProvider
+	// stops run after HTTP has stopped and before the MeterProvider shuts down, in order
+	// (a last Pushgateway push, for instance).
+	stops []func(context.Context) error
+}
+
 // serve runs the server until ctx is done or serving fails, then shuts down: HTTP first
-// (no new scrapes, requests in flight drained), then the MeterProvider, which makes the
-// push reader export the latest values once more. Every error is kept.
+// (no new scrapes, requests in flight drained), then what was added to stops, then the
+// MeterProvider, which makes the push reader export the latest values once more. Every
+// error is kept.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	telemetry.HandleOTelErrors(log, time.Minute)
-	cat := events.NewCatalog()
-	self := cat.Self()
-	if err := cat.SetDisabled(cfg.Metrics.DisabledEvents); err != nil {
-		return fmt.Errorf("metrics.disabled-events: %w", err)
+	a := &app{cfg: cfg, log: log, cat: events.NewCatalog(), mux: http.NewServeMux(), health: &pull.Health{}}
+	a.self = a.cat.Self()
+	a.producer = telemetry.NewProducer(a.cat)
+	if err := a.setupCatalog(); err != nil {
+		return err
 	}
-	self.ConfigLoads.Inc("success")
+	a.self.ConfigLoads.Inc("success")
 
 	instanceID := cfg.Server.InstanceID
 	if instanceID == "" {
@@ -110,49 +129,31 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		log.Warn("resource detection incomplete", "err", err)
 	}
-	producer := telemetry.NewProducer(cat)
 
-	mux := http.NewServeMux()
-	health := &pull.Health{}
-	health.Register(mux)
-	var readers []sdkmetric.Reader
-	if cfg.Metrics.Prometheus.Enable {
-		r, err := pull.NewReader(producer)
-		if err != nil {
-			return err
-		}
-		readers = append(readers, r)
-		var h http.Handler = r.Handler(log)
-		if a := cfg.Metrics.Prometheus.Auth; a.Enabled() {
-			h = pull.BasicAuth(a.Username, a.Secret.Reveal(), self, h)
-		}
-		mux.Handle("GET "+pull.Path, pull.Instrument(self, "prometheus", h))
+	a.health.Register(a.mux)
+	if err := a.setupPull(); err != nil {
+		return err
 	}
-	if o := cfg.Metrics.OpenTelemetry; o.Transport != "disable" {
-		r, err := push.NewOTLPReader(ctx, push.OTLPOptions{
-			Transport: o.Transport, Endpoint: o.Endpoint,
-			Interval: o.Interval, Timeout: o.Timeout,
-			Headers: o.Headers, Gzip: o.Compression == "gzip",
-			CAFile: o.TLS.CAFile, CertFile: o.TLS.CertFile, KeyFile: o.TLS.KeyFile,
-			InsecureSkipVerify: o.TLS.InsecureSkipVerify,
-			Producer:           producer, Self: self,
-		})
-		if err != nil {
-			return err
-		}
-		readers = append(readers, r)
+	if err := a.setupOTLP(ctx); err != nil {
+		return err
 	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	if err := a.setupIngest(); err != nil {
+		return err
+	}
+	a.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "duometer %s\n\n%s  Prometheus exposition (enabled: %v)\n/-/healthy          liveness\n/-/ready            readiness\n",
 			buildVersion(), pull.Path, cfg.Metrics.Prometheus.Enable)
 	})
-	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Resource: res, Readers: readers, Runtime: true})
+	tel, err := telemetry.Start(telemetry.Options{Catalog: a.cat, Resource: res, Readers: a.readers, Runtime: true})
 	if err != nil {
 		return err
 	}
+	if err := a.startPushgateway(ctx); err != nil {
+		return errors.Join(err, tel.Shutdown(ctx))
+	}
 
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           a.mux,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
@@ -160,13 +161,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	ln, err := a.listen(srv)
 	if err != nil {
-		return errors.Join(fmt.Errorf("server.listen: %w", err), tel.Shutdown(ctx))
+		return errors.Join(fmt.Errorf("server.listen: %w", err), a.stop(ctx), tel.Shutdown(ctx))
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	health.SetReady(true)
+	a.health.SetReady(true)
 	log.Info("duometer started", "version", buildVersion(), "listen", ln.Addr().String(),
 		"prometheus", cfg.Metrics.Prometheus.Enable, "prometheus_auth", cfg.Metrics.Prometheus.Auth.Enabled(),
 		"otlp", cfg.Metrics.OpenTelemetry.Transport, "otlp_endpoint", cfg.Metrics.OpenTelemetry.Endpoint,
@@ -184,16 +185,49 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	case err := <-served:
 		errs = append(errs, fmt.Errorf("http server: %w", err))
 	}
-	health.SetReady(false)
+	a.health.SetReady(false)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
+	if err := a.stop(sctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := tel.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("meter provider shutdown: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// stop runs the stops in order and keeps every error.
+func (a *app) stop(ctx context.Context) error {
+	var errs []error
+	for _, f := range a.stops {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// setupOTLP adds the OTLP push reader when a transport is configured.
+func (a *app) setupOTLP(ctx context.Context) error {
+	o := a.cfg.Metrics.OpenTelemetry
+	if o.Transport == "disable" {
+		return nil
+	}
+	r, err := push.NewOTLPReader(ctx, push.OTLPOptions{
+		Transport: o.Transport, Endpoint: o.Endpoint,
+		Interval: o.Interval, Timeout: o.Timeout,
+		Headers: o.Headers, Gzip: o.Compression == "gzip",
+		CAFile: o.TLS.CAFile, CertFile: o.TLS.CertFile, KeyFile: o.TLS.KeyFile,
+		InsecureSkipVerify: o.TLS.InsecureSkipVerify,
+		Producer:           a.producer, Self: a.self,
+	})
+	if err != nil {
+		return err
+	}
+	a.readers = append(a.readers, r)
+	return nil
 }
 
 func newInstanceID() string {
