@@ -32,8 +32,8 @@ func Markdown(events []*Event) string {
 	b.WriteString("<!-- Generated from the event catalog (pkg/events) by `go test ./pkg/events -run TestMetricsDoc -update`. Do not edit. -->\n\n")
 	b.WriteString("Every event below is exported both ways: by its OpenTelemetry name in OTLP pushes, by its\n")
 	b.WriteString("Prometheus name at `/metrics/prometheus`. Disable any of them with `metrics.disabled-events`.\n\n")
-	b.WriteString("| Event (OTLP) | Prometheus | Kind | Unit | Labels | Description |\n")
-	b.WriteString("|---|---|---|---|---|---|\n")
+	b.WriteString("| Event (OTLP) | Prometheus | Kind | Unit | Labels | Cluster aggregation | Description |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, e := range events {
 		d := e.Def()
 		labels := "—"
@@ -44,7 +44,7 @@ func Markdown(events []*Event) string {
 		if unit == "" {
 			unit = "—"
 		}
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s | %s |\n", d.Name, PrometheusName(d), d.Kind, unit, labels, d.Description)
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s | %s | %s |\n", d.Name, PrometheusName(d), d.Kind, unit, labels, d.Aggregation, d.Description)
 	}
 	b.WriteString("\nHistograms have the buckets `")
 	b.WriteString(strings.Trim(fmt.Sprint(DefaultSecondsBuckets), "[]"))

@@ -23,6 +23,16 @@ type Self struct {
 	// CardinalityOverflows counts emissions folded into an event's overflow series because
 	// the event had reached its cardinality limit, by event.
 	CardinalityOverflows *Event
+	// IngestRequests counts requests to the HTTP ingestion API, by status code.
+	IngestRequests *Event
+	// IngestEvents counts events received over HTTP, by result: applied, dropped (the event
+	// is disabled) or rejected (the request was invalid, so nothing in it was applied).
+	IngestEvents *Event
+	// ClusterPeerUp is 1 when the last fetch from a peer succeeded, 0 when it failed, by peer.
+	ClusterPeerUp *Event
+	// CertExpiry is the notAfter time of the server's TLS certificate, in seconds since the
+	// epoch, by certificate file.
+	CertExpiry *Event
 }
 
 // SelfDefs are the definitions of duometer's own events.
@@ -36,6 +46,10 @@ var SelfDefs = []Def{
 	{Name: "duometer.push.export-time", Kind: Histogram, Unit: "s", Labels: []string{"exporter"}, Description: "Time taken by push exports, successful or not, by exporter."},
 	{Name: "duometer.config.loads", Kind: Counter, Labels: []string{"result"}, Description: "Configuration loads, by result (success or failure)."},
 	{Name: "duometer.cardinality.overflows", Kind: Counter, Labels: []string{"event"}, CardinalityLimit: -1, Description: "Emissions folded into an event's overflow series because it had reached its cardinality limit, by event."},
+	{Name: "duometer.ingest.requests", Kind: Counter, Labels: []string{"code"}, Description: "Requests to the HTTP ingestion API, by status code."},
+	{Name: "duometer.ingest.events", Kind: Counter, Labels: []string{"result"}, Description: "Events received over HTTP, by result: applied, dropped (disabled event) or rejected (invalid request, nothing applied)."},
+	{Name: "duometer.cluster.peer-up", Kind: Gauge, Labels: []string{"peer"}, Aggregation: Consistent, Description: "1 when the last fetch from a cluster peer succeeded, 0 when it failed, by peer."},
+	{Name: "duometer.tls.cert-expiry", Kind: Gauge, Unit: "s", Labels: []string{"file"}, Aggregation: PerNode, Description: "When the server's TLS certificate expires (notAfter), in seconds since the epoch, by certificate file."},
 }
 
 func defineSelf(c *Catalog) *Self {
@@ -54,5 +68,9 @@ func defineSelf(c *Catalog) *Self {
 		ConfigLoads:     ev[7],
 
 		CardinalityOverflows: ev[8],
+		IngestRequests:       ev[9],
+		IngestEvents:         ev[10],
+		ClusterPeerUp:        ev[11],
+		CertExpiry:           ev[12],
 	}
 }
