@@ -20,8 +20,17 @@
 //	endpoint = "http://127.0.0.1:4317"
 //
 // The known keys are exactly the koanf struct tags of [Config]; any other key
-// is an error. Keys under metrics.open-telemetry.headers are header names and
-// may be anything.
+// is an error. Keys under metrics.open-telemetry.headers and
+// metrics.pushgateway.headers are header names and may be anything.
+//
+// # Events
+//
+// The TOML array of tables [[events]] declares events, one [Event] per
+// entry; a problem in an entry is reported as "events[i].key: ...", counting
+// from 0. [Config.DefineEvents] defines them in an [events.Catalog], and
+// [LoadCatalog] loads a file into a new catalog: a Go program builds the
+// same catalog as the server from the same file. [[events]] cannot be set
+// from the environment.
 //
 // # Environment variables
 //
@@ -35,16 +44,17 @@
 //	DUOMETER_METRICS__PROMETHEUS__AUTH__SECRET  -> metrics.prometheus.auth.secret
 //
 // Values are parsed according to the key's type: booleans are "true" or
-// "false", durations use Go syntax ("30s", "1m30s"), and lists
-// (metrics.disabled-events, and metrics.open-telemetry.headers in list form,
-// "Name: Value,Name: Value") are comma-separated, with spaces around items
-// ignored; an empty value means an empty list. A single header can also be set
+// "false", durations use Go syntax ("30s", "1m30s"), sizes
+// (ingest.max-body) are a number of bytes with an optional unit ("2MiB"),
+// and lists (metrics.disabled-events, ingest.tokens, cluster.peers, and
+// headers in list form, "Name: Value,Name: Value") are comma-separated, with
+// spaces around items ignored; an empty value means an empty list. A single header can also be set
 // with DUOMETER_METRICS__OPEN_TELEMETRY__HEADERS__<NAME>, where <NAME> maps to
 // the header name by the same rules (X_API_KEY -> x-api-key); this is the way
 // to pass a header value that contains a comma.
 //
-// A DUOMETER_ variable that does not map to a known key is an error. Other
-// environment variables are ignored.
+// A DUOMETER_ variable that does not map to a known key is an error, and so
+// is any DUOMETER_EVENTS variable. Other environment variables are ignored.
 //
 // # Errors
 //
@@ -61,7 +71,9 @@
 //
 // # Secrets
 //
-// [Secret] values (metrics.prometheus.auth.secret) and OTLP header values
-// never appear in the output of fmt, encoding/json or log/slog, nor in error
-// messages. Use [Secret.Reveal] to get the value.
+// [Secret] values (metrics.prometheus.auth.secret,
+// metrics.pushgateway.auth.secret, ingest.tokens) and header values (OTLP
+// and Pushgateway) never appear in the output of fmt, encoding/json or
+// log/slog of the configuration, nor in error messages. Use [Secret.Reveal]
+// to get the value.
 package config

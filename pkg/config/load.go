@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -35,7 +36,7 @@ const envPrefix = "DUOMETER_"
 // On error Load returns the zero Config.
 func Load(path string, environ []string) (Config, error) {
 	cfg := DefaultConfig()
-	d := &decoder{cfg: reflect.ValueOf(&cfg).Elem(), badValues: map[string]bool{}, fromEnv: map[string]string{}}
+	d := &decoder{cfg: reflect.ValueOf(&cfg).Elem(), root: schema, badValues: map[string]bool{}, fromEnv: map[string]string{}}
 
 	var fileErr error
 	if path != "" {
@@ -137,7 +138,9 @@ func (d *decoder) loadEnv(environ []string) {
 			continue
 		}
 		d.envSetting(settings[0].name, settings[0].path, settings[0].value)
-		d.fromEnv[joinKey("", settings[0].path...)] = settings[0].name
+		if !belowTableArray(settings[0].path) { // those are rejected, not applied
+			d.fromEnv[joinKey("", settings[0].path...)] = settings[0].name
+		}
 	}
 }
 
@@ -173,6 +176,11 @@ func envName(path []string) string {
 }
 
 // schemaNode describes one key of Config: a table (struct) or a value.
+//
+// An array of tables ([[events]]) is a value node; each of its entries is
+// decoded with a schema of its own, built by newEntrySchema, whose root has
+// the entry's key ("events[0]") and whose paths and indexes are relative to
+// the entry.
 type schemaNode struct {
 	name     string                 // last segment of the key path
 	key      string                 // key path; "" for the root
@@ -185,8 +193,11 @@ type schemaNode struct {
 var (
 	durationType = reflect.TypeFor[time.Duration]()
 	secretType   = reflect.TypeFor[Secret]()
+	secretsType  = reflect.TypeFor[[]Secret]()
 	headersType  = reflect.TypeFor[map[string]string]()
 	stringsType  = reflect.TypeFor[[]string]()
+	floatsType   = reflect.TypeFor[[]float64]()
+	sizeType     = reflect.TypeFor[int64]() // a size in bytes, with an optional unit
 
 	// schema is the tree of known keys, computed from Config's koanf tags.
 	schema = newSchema()
@@ -196,6 +207,19 @@ func newSchema() *schemaNode {
 	root := &schemaNode{typ: reflect.TypeFor[Config](), children: map[string]*schemaNode{}}
 	root.addFields()
 	return root
+}
+
+// newEntrySchema returns the schema of one entry, of struct type typ, of an
+// array of tables; key is the entry's key path, such as "events[0]".
+func newEntrySchema(typ reflect.Type, key string) *schemaNode {
+	root := &schemaNode{key: key, typ: typ, children: map[string]*schemaNode{}}
+	root.addFields()
+	return root
+}
+
+// isTableArray reports whether n is an array of tables, such as [[events]].
+func (n *schemaNode) isTableArray() bool {
+	return n.typ.Kind() == reflect.Slice && n.typ.Elem().Kind() == reflect.Struct
 }
 
 func (n *schemaNode) addFields() {
@@ -216,7 +240,10 @@ func (n *schemaNode) addFields() {
 		case f.Type.Kind() == reflect.Struct:
 			child.children = map[string]*schemaNode{}
 			child.addFields()
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			newEntrySchema(f.Type.Elem(), child.key+"[0]") // checks the entry's fields
 		case f.Type == durationType, f.Type == headersType, f.Type == stringsType,
+			f.Type == secretsType, f.Type == floatsType, f.Type == sizeType,
 			f.Type.Kind() == reflect.String, f.Type.Kind() == reflect.Bool, f.Type.Kind() == reflect.Int:
 		default:
 			panic(fmt.Sprintf("config: key %s has unsupported type %s", child.key, f.Type))
@@ -227,7 +254,7 @@ func (n *schemaNode) addFields() {
 
 // sensitive reports whether the node's values must never be printed.
 func (n *schemaNode) sensitive() bool {
-	return n.typ == secretType || n.typ == headersType
+	return n.typ == secretType || n.typ == secretsType || n.typ == headersType
 }
 
 // lookup finds the node at path, if it is a known key. Keys below the
@@ -260,7 +287,8 @@ func (n *schemaNode) leaves(fn func(*schemaNode)) {
 
 // decoder applies layers of settings to a Config, recording problems.
 type decoder struct {
-	cfg       reflect.Value // addressable Config
+	cfg       reflect.Value // addressable Config, or entry of an array of tables
+	root      *schemaNode   // schema of cfg
 	problems  problems
 	badValues map[string]bool   // keys whose value was rejected
 	fromEnv   map[string]string // key -> environment variable that set it
@@ -297,11 +325,11 @@ func (d *decoder) unknown(n *schemaNode, seg string, rest []string, env string) 
 	if len(rest) > 0 {
 		e.key = joinKey(e.key, rest...)
 	}
-	if fix := suggest(n, seg, rest); fix != nil {
+	if fix := suggest(d.root, n, seg, rest); fix != nil {
 		if env != "" {
 			e.hint = envName(fix)
 		} else {
-			e.hint = joinKey("", fix...)
+			e.hint = joinKey(d.root.key, fix...)
 		}
 	}
 	d.problems = append(d.problems, e)
@@ -310,6 +338,13 @@ func (d *decoder) unknown(n *schemaNode, seg string, rest []string, env string) 
 // set stores v into the field of n. Empty lists and maps are stored as nil,
 // like in DefaultConfig.
 func (d *decoder) set(n *schemaNode, v any) {
+	if list, ok := v.([]string); ok && n.typ == secretsType {
+		secrets := make([]Secret, len(list))
+		for i, s := range list {
+			secrets[i] = Secret(s)
+		}
+		v = secrets
+	}
 	rv := reflect.ValueOf(v).Convert(n.typ)
 	if (rv.Kind() == reflect.Slice || rv.Kind() == reflect.Map) && rv.Len() == 0 {
 		rv = reflect.Zero(n.typ)
@@ -353,7 +388,43 @@ func (d *decoder) tomlValue(n *schemaNode, v any) {
 			return
 		}
 		d.set(n, dur)
-	case n.typ == stringsType:
+	case n.isTableArray():
+		d.tomlTableArray(n, v)
+	case n.typ == sizeType:
+		switch v := v.(type) {
+		case int64:
+			d.set(n, v)
+		case string:
+			if size, err := parseSize(v); err == nil {
+				d.set(n, size)
+			} else {
+				d.badValue(key, "", "%s", err)
+			}
+		default:
+			d.badValue(key, "", "expected a size in bytes such as 1048576 or \"1MiB\", got %s", describe(v))
+		}
+	case n.typ == floatsType:
+		list, ok := v.([]any)
+		if !ok {
+			d.badValue(key, "", "expected an array of numbers, got %s", describe(v))
+			return
+		}
+		out, good := make([]float64, 0, len(list)), true
+		for i, item := range list {
+			switch item := item.(type) {
+			case int64:
+				out = append(out, float64(item))
+			case float64:
+				out = append(out, item)
+			default:
+				d.badValue(fmt.Sprintf("%s[%d]", key, i), "", "expected a number, got %s", describe(item))
+				good = false
+			}
+		}
+		if good {
+			d.set(n, out)
+		}
+	case n.typ == stringsType, n.typ == secretsType:
 		list, ok := v.([]any)
 		if !ok {
 			d.badValue(key, "", "expected an array of strings, got %s", describe(v))
@@ -424,6 +495,42 @@ func (d *decoder) tomlValue(n *schemaNode, v any) {
 	}
 }
 
+// tomlTableArray decodes v, which should be an array of tables such as
+// [[events]], into the slice field of n.
+func (d *decoder) tomlTableArray(n *schemaNode, v any) {
+	list, ok := v.([]any)
+	if !ok {
+		// go-toml gives []map[string]any for some arrays of tables.
+		if maps, isMaps := v.([]map[string]any); isMaps {
+			list = make([]any, len(maps))
+			for i, m := range maps {
+				list[i] = m
+			}
+		} else {
+			d.badValue(n.key, "", "expected an array of tables ([[%s]]), got %s", n.key, describe(v))
+			return
+		}
+	}
+	out := reflect.MakeSlice(n.typ, len(list), len(list))
+	for i, item := range list {
+		key := fmt.Sprintf("%s[%d]", n.key, i)
+		m, ok := item.(map[string]any)
+		if !ok {
+			d.badValue(key, "", "expected a table, got %s", describe(item))
+			continue
+		}
+		entry := &decoder{
+			cfg:       out.Index(i),
+			root:      newEntrySchema(n.typ.Elem(), key),
+			badValues: d.badValues,
+			fromEnv:   d.fromEnv,
+		}
+		entry.walkTOML(entry.root, m)
+		d.problems = append(d.problems, entry.problems...)
+	}
+	d.set(n, out.Interface())
+}
+
 // headerList parses headers in list form, "Name: Value". Entries are never
 // echoed: they hold secrets.
 func (d *decoder) headerList(key, env string, items []string) (map[string]string, bool) {
@@ -453,6 +560,10 @@ func (d *decoder) headerList(key, env string, items []string) (map[string]string
 func (d *decoder) envSetting(name string, path []string, value string) {
 	n := schema
 	for i, seg := range path {
+		if n.isTableArray() {
+			d.tableArrayFromEnv(n, name)
+			return
+		}
 		if n.children == nil {
 			if n.typ == headersType && i == len(path)-1 {
 				d.envHeader(n, seg, value)
@@ -472,13 +583,21 @@ func (d *decoder) envSetting(name string, path []string, value string) {
 	switch {
 	case n.children != nil:
 		d.badValue(key, name, "is a table; set its keys one by one")
+	case n.isTableArray():
+		d.tableArrayFromEnv(n, name)
+	case n.typ == sizeType:
+		if size, err := parseSize(value); err == nil {
+			d.set(n, size)
+		} else {
+			d.badValue(key, name, "%s", err)
+		}
 	case n.typ == durationType:
 		if dur, err := time.ParseDuration(value); err == nil {
 			d.set(n, dur)
 		} else {
 			d.badValue(key, name, "invalid duration %q", value)
 		}
-	case n.typ == stringsType:
+	case n.typ == stringsType, n.typ == secretsType:
 		d.set(n, splitList(value))
 	case n.typ == headersType:
 		if out, ok := d.headerList(key, name, splitList(value)); ok {
@@ -502,6 +621,34 @@ func (d *decoder) envSetting(name string, path []string, value string) {
 			d.badValue(key, name, "expected an integer, got %q", value)
 		}
 	}
+}
+
+// belowTableArray reports whether the key path is an array of tables or
+// below one.
+func belowTableArray(path []string) bool {
+	n := schema
+	for _, seg := range path {
+		child, ok := n.children[seg]
+		if !ok {
+			return false
+		}
+		if child.isTableArray() {
+			return true
+		}
+		n = child
+	}
+	return false
+}
+
+// tableArrayFromEnv reports the environment variable name, which tries to set
+// the array of tables n or a key below it. The value from the file is kept
+// and still checked.
+func (d *decoder) tableArrayFromEnv(n *schemaNode, name string) {
+	d.problems = append(d.problems, &fieldError{
+		key: n.key,
+		env: name,
+		msg: fmt.Sprintf("cannot be set from the environment: declare [[%s]] in the configuration file", n.key),
+	})
 }
 
 // envHeader sets the single header name of the headers node n, replacing any
@@ -540,13 +687,14 @@ func splitList(s string) []string {
 	return items
 }
 
-// suggest proposes a known key path for the unknown segment seg of table n,
-// followed by rest: first a sibling with a similar name, then the only key
-// anywhere with the same name. It returns nil when nothing fits.
-func suggest(n *schemaNode, seg string, rest []string) []string {
+// suggest proposes a known key path, relative to root, for the unknown
+// segment seg of table n, followed by rest: first a sibling with a similar
+// name, then the only key anywhere below root with the same name. It returns
+// nil when nothing fits.
+func suggest(root, n *schemaNode, seg string, rest []string) []string {
 	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
 	known := func(path []string) bool {
-		_, ok := schema.lookup(path)
+		_, ok := root.lookup(path)
 		return ok
 	}
 	best, bestDist := "", 3
@@ -576,7 +724,7 @@ func suggest(n *schemaNode, seg string, rest []string) []string {
 			}
 		}
 	}
-	visit(schema)
+	visit(root)
 	if matches == 1 {
 		return found
 	}
@@ -654,4 +802,38 @@ func describe(v any) string {
 	default:
 		return fmt.Sprintf("a %T", v)
 	}
+}
+
+// sizeUnits are the accepted units of a size, lower case.
+var sizeUnits = map[string]int64{
+	"":    1,
+	"b":   1,
+	"kb":  1000,
+	"mb":  1000 * 1000,
+	"gb":  1000 * 1000 * 1000,
+	"kib": 1 << 10,
+	"mib": 1 << 20,
+	"gib": 1 << 30,
+}
+
+// parseSize parses a size in bytes: a non-negative integer followed by an
+// optional unit, B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of
+// 1024), in any case and optionally after spaces: "1048576", "512KiB",
+// "2 MB".
+func parseSize(s string) (int64, error) {
+	bad := fmt.Errorf("expected a size in bytes such as 1048576 or \"1MiB\" (units B, KB, MB, GB, KiB, MiB, GiB), got %q", s)
+	t := strings.TrimSpace(s)
+	i := digits(t)
+	if i == 0 {
+		return 0, bad
+	}
+	mult, ok := sizeUnits[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if !ok {
+		return 0, bad
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return n * mult, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/duometer/duometer/pkg/config"
+	"github.com/duometer/duometer/pkg/events"
 )
 
 // writeFile writes content to a fresh TOML file and returns its path.
@@ -46,7 +47,8 @@ func TestDefaultConfig(t *testing.T) {
 			InstanceID:        "",
 		},
 		Metrics: config.Metrics{
-			Prometheus: config.Prometheus{Enable: true},
+			CardinalityLimit: 2000,
+			Prometheus:       config.Prometheus{Enable: true},
 			OpenTelemetry: config.OpenTelemetry{
 				Transport:   "disable",
 				Endpoint:    "",
@@ -54,6 +56,22 @@ func TestDefaultConfig(t *testing.T) {
 				Timeout:     10 * time.Second,
 				Compression: "gzip",
 			},
+			Pushgateway: config.Pushgateway{
+				URL:      "http://127.0.0.1:9091",
+				Interval: 15 * time.Second,
+				Method:   "put",
+				JobName:  "${name}/instance/${name}~${host}",
+				Timeout:  10 * time.Second,
+			},
+		},
+		Ingest: config.Ingest{
+			Enable:        true,
+			MaxBody:       1 << 20,
+			UnknownEvents: "reject",
+		},
+		Cluster: config.Cluster{
+			NodeName: "duometer@" + hostname(t),
+			Timeout:  5 * time.Second,
 		},
 	}
 	got := config.DefaultConfig()
@@ -66,6 +84,19 @@ func TestDefaultConfig(t *testing.T) {
 	if got.Metrics.Prometheus.Auth.Enabled() {
 		t.Error("basic auth enabled by default")
 	}
+	if got.Server.TLS.Enabled() {
+		t.Error("server TLS enabled by default")
+	}
+}
+
+// hostname is os.Hostname, which DefaultConfig's cluster.node-name uses.
+func hostname(t *testing.T) string {
+	t.Helper()
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
 }
 
 func TestLoadWithoutFileOrEnvironment(t *testing.T) {
@@ -526,6 +557,37 @@ func TestExampleConfigs(t *testing.T) {
 				t.Errorf("both.toml: disabled-events = %q, want %q", c.Metrics.DisabledEvents, want)
 			}
 		},
+		"user-events.toml": func(t *testing.T, c config.Config) {
+			if len(c.Events) != 3 || c.Events[0].Name != "backup.completed" || c.Events[1].Kind != "histogram" {
+				t.Errorf("user-events.toml: events = %+v", c.Events)
+			}
+			if want := []float64{1, 5, 30, 120, 600, 3600}; !reflect.DeepEqual(c.Events[1].Buckets, want) {
+				t.Errorf("user-events.toml: buckets = %v, want %v", c.Events[1].Buckets, want)
+			}
+			if !c.Ingest.Enable || c.Ingest.MaxBody != 256<<10 {
+				t.Errorf("user-events.toml: ingest = %+v", c.Ingest)
+			}
+			if err := c.DefineEvents(events.NewCatalog()); err != nil {
+				t.Errorf("user-events.toml: DefineEvents: %v", err)
+			}
+		},
+		"cluster.toml": func(t *testing.T, c config.Config) {
+			want := config.Cluster{
+				NodeName: "duometer@10.0.0.1",
+				Peers:    []string{"http://10.0.0.2:9464", "http://10.0.0.3:9464"},
+				Timeout:  3 * time.Second,
+			}
+			if !reflect.DeepEqual(c.Cluster, want) {
+				t.Errorf("cluster.toml: cluster = %+v, want %+v", c.Cluster, want)
+			}
+		},
+		"pushgateway.toml": func(t *testing.T, c config.Config) {
+			want := config.DefaultConfig().Metrics.Pushgateway
+			want.Enable = true
+			if !reflect.DeepEqual(c.Metrics.Pushgateway, want) {
+				t.Errorf("pushgateway.toml: pushgateway = %+v, want the defaults, enabled", c.Metrics.Pushgateway)
+			}
+		},
 		"with-auth.toml": func(t *testing.T, c config.Config) {
 			a := c.Metrics.Prometheus.Auth
 			if !c.Metrics.Prometheus.Enable || a.Username != "prometheus" || a.Secret.Reveal() != "change-me" {
@@ -543,5 +605,199 @@ func TestExampleConfigs(t *testing.T) {
 				check(t, c)
 			}
 		})
+	}
+}
+
+func TestLoadNewKeysFromEnvironment(t *testing.T) {
+	got, err := config.Load("", []string{
+		"DUOMETER_SERVER__TLS__CERT_FILE=/etc/duometer/cert.pem",
+		"DUOMETER_SERVER__TLS__KEY_FILE=/etc/duometer/key.pem",
+		"DUOMETER_METRICS__CARDINALITY_LIMIT=-1",
+		"DUOMETER_METRICS__PUSHGATEWAY__ENABLE=true",
+		"DUOMETER_METRICS__PUSHGATEWAY__URL=https://pushgateway.example:9091",
+		"DUOMETER_METRICS__PUSHGATEWAY__INTERVAL=1m",
+		"DUOMETER_METRICS__PUSHGATEWAY__METHOD=post",
+		"DUOMETER_METRICS__PUSHGATEWAY__JOB_NAME=${cluster}",
+		"DUOMETER_METRICS__PUSHGATEWAY__HEADERS=X-A: 1, X-B: 2",
+		"DUOMETER_METRICS__PUSHGATEWAY__HEADERS__X_C=3,4",
+		"DUOMETER_METRICS__PUSHGATEWAY__TIMEOUT=2s",
+		"DUOMETER_METRICS__PUSHGATEWAY__AUTH__USERNAME=push",
+		"DUOMETER_METRICS__PUSHGATEWAY__AUTH__SECRET=push-secret",
+		"DUOMETER_INGEST__ENABLE=false",
+		"DUOMETER_INGEST__TOKENS=a, b",
+		"DUOMETER_INGEST__MAX_BODY=2MiB",
+		"DUOMETER_INGEST__UNKNOWN_EVENTS=counter",
+		"DUOMETER_CLUSTER__NODE_NAME=duometer@node-1",
+		"DUOMETER_CLUSTER__PEERS=http://a:1,http://b:2",
+		"DUOMETER_CLUSTER__TIMEOUT=1s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.DefaultConfig()
+	want.Server.TLS = config.ServerTLS{CertFile: "/etc/duometer/cert.pem", KeyFile: "/etc/duometer/key.pem"}
+	want.Metrics.CardinalityLimit = -1
+	want.Metrics.Pushgateway = config.Pushgateway{
+		Enable:   true,
+		URL:      "https://pushgateway.example:9091",
+		Interval: time.Minute,
+		Method:   "post",
+		JobName:  "${cluster}",
+		Headers:  map[string]string{"X-A": "1", "X-B": "2", "x-c": "3,4"},
+		Timeout:  2 * time.Second,
+		Auth:     config.BasicAuth{Username: "push", Secret: "push-secret"},
+	}
+	want.Ingest = config.Ingest{Enable: false, Tokens: []config.Secret{"a", "b"}, MaxBody: 2 << 20, UnknownEvents: "counter"}
+	want.Cluster = config.Cluster{NodeName: "duometer@node-1", Peers: []string{"http://a:1", "http://b:2"}, Timeout: time.Second}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
+	}
+	if !got.Server.TLS.Enabled() {
+		t.Error("server TLS not enabled")
+	}
+
+	t.Run("file", func(t *testing.T) {
+		got, err := config.Load(writeFile(t, `
+[server.tls]
+cert-file = "c.pem"
+key-file = "k.pem"
+[metrics]
+cardinality-limit = 10
+[metrics.pushgateway]
+headers = ["X-A: 1"]
+[metrics.pushgateway.auth]
+username = "u"
+secret = "s"
+[ingest]
+tokens = ["t1", "t2"]
+max-body = 4096
+[cluster]
+peers = ["http://a:1"]
+`), []string{"DUOMETER_INGEST__TOKENS=", "DUOMETER_CLUSTER__NODE_NAME=x@y"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := config.DefaultConfig()
+		want.Server.TLS = config.ServerTLS{CertFile: "c.pem", KeyFile: "k.pem"}
+		want.Metrics.CardinalityLimit = 10
+		want.Metrics.Pushgateway.Headers = map[string]string{"X-A": "1"}
+		want.Metrics.Pushgateway.Auth = config.BasicAuth{Username: "u", Secret: "s"}
+		want.Ingest.MaxBody = 4096
+		want.Cluster.Peers = []string{"http://a:1"}
+		want.Cluster.NodeName = "x@y"
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got\n%+v\nwant\n%+v", got, want)
+		}
+	})
+}
+
+func TestLoadMaxBody(t *testing.T) {
+	for value, want := range map[string]int64{
+		`1`:            1,
+		`1048576`:      1 << 20,
+		`"100B"`:       100,
+		`"100"`:        100,
+		`"512KiB"`:     512 << 10,
+		`"1MiB"`:       1 << 20,
+		`"1GiB"`:       1 << 30,
+		`"2KB"`:        2000,
+		`"2MB"`:        2_000_000,
+		`"1GB"`:        1_000_000_000,
+		`"64kib"`:      64 << 10,
+		`" 2 MiB "`:    2 << 20,
+		`"8589934592"`: 8 << 30,
+	} {
+		got, err := config.Load(writeFile(t, "[ingest]\nmax-body = "+value+"\n"), nil)
+		if err != nil {
+			t.Errorf("max-body = %s: %v", value, err)
+		} else if got.Ingest.MaxBody != want {
+			t.Errorf("max-body = %s: got %d, want %d", value, got.Ingest.MaxBody, want)
+		}
+	}
+	got, err := config.Load("", []string{"DUOMETER_INGEST__MAX_BODY=3KiB"})
+	if err != nil || got.Ingest.MaxBody != 3<<10 {
+		t.Errorf("DUOMETER_INGEST__MAX_BODY=3KiB: %d, %v", got.Ingest.MaxBody, err)
+	}
+
+	const units = `(units B, KB, MB, GB, KiB, MiB, GiB)`
+	for value, want := range map[string]string{
+		`0`:                      `ingest.max-body: must be positive, got 0`,
+		`-5`:                     `ingest.max-body: must be positive, got -5`,
+		`"0KiB"`:                 `ingest.max-body: must be positive, got 0`,
+		`1.5`:                    `ingest.max-body: expected a size in bytes such as 1048576 or "1MiB", got a float`,
+		`true`:                   `ingest.max-body: expected a size in bytes such as 1048576 or "1MiB", got a boolean`,
+		`"1.5MiB"`:               `ingest.max-body: expected a size in bytes such as 1048576 or "1MiB" ` + units + `, got "1.5MiB"`,
+		`"1 MiBs"`:               `ingest.max-body: expected a size in bytes such as 1048576 or "1MiB" ` + units + `, got "1 MiBs"`,
+		`"MiB"`:                  `ingest.max-body: expected a size in bytes such as 1048576 or "1MiB" ` + units + `, got "MiB"`,
+		`"-1MiB"`:                `ingest.max-body: expected a size in bytes such as 1048576 or "1MiB" ` + units + `, got "-1MiB"`,
+		`""`:                     `ingest.max-body: expected a size in bytes such as 1048576 or "1MiB" ` + units + `, got ""`,
+		`"1TiB"`:                 `ingest.max-body: expected a size in bytes such as 1048576 or "1MiB" ` + units + `, got "1TiB"`,
+		`"9000000000GiB"`:        `ingest.max-body: size "9000000000GiB" is too large`,
+		`"99999999999999999999"`: `ingest.max-body: size "99999999999999999999" is too large`,
+	} {
+		_, err := config.Load(writeFile(t, "[ingest]\nmax-body = "+value+"\n"), nil)
+		if got := problems(err); len(got) != 1 || got[0] != want {
+			t.Errorf("max-body = %s: error %q, want %q", value, got, want)
+		}
+	}
+	_, err = config.Load("", []string{"DUOMETER_INGEST__MAX_BODY=lots"})
+	if want := `ingest.max-body: expected a size in bytes such as 1048576 or "1MiB" ` + units + `, got "lots" (from environment variable DUOMETER_INGEST__MAX_BODY)`; err == nil || err.Error() != want {
+		t.Errorf("DUOMETER_INGEST__MAX_BODY=lots: %v, want %s", err, want)
+	}
+	_, err = config.Load("", []string{"DUOMETER_INGEST__MAX_BODY=0"})
+	if want := `ingest.max-body: must be positive, got 0 (from environment variable DUOMETER_INGEST__MAX_BODY)`; err == nil || err.Error() != want {
+		t.Errorf("DUOMETER_INGEST__MAX_BODY=0: %v, want %s", err, want)
+	}
+}
+
+func TestLoadNewKeyErrors(t *testing.T) {
+	_, err := config.Load(writeFile(t, `
+[server.tls]
+cert-file = "c.pem"
+[ingest]
+tokens = ["ok", 3]
+enable = "yes"
+[cluster]
+peers = "http://a:1"
+node-name = "nobody"
+[metrics]
+cardinality-limit = "none"
+[metrics.pushgateway]
+interval = 15
+headers = "X: 1"
+`), []string{
+		"DUOMETER_METRICS__PUSHGATEWAY__ENABLED=true",
+		"DUOMETER_METRICS__PUSHGATEWAY__TIMEOUT=0s",
+	})
+	want := []string{
+		`cluster.node-name: must have the form "name@host" (exactly one "@", non-empty parts), got "nobody"`,
+		`cluster.peers: expected an array of strings, got a string`,
+		`ingest.enable: expected true or false, got a string`,
+		`ingest.tokens[1]: expected a string, got an integer`,
+		`metrics.cardinality-limit: expected an integer, got a string`,
+		`metrics.pushgateway.enabled: unknown key (from environment variable DUOMETER_METRICS__PUSHGATEWAY__ENABLED; did you mean DUOMETER_METRICS__PUSHGATEWAY__ENABLE?)`,
+		`metrics.pushgateway.headers: expected a table or an array of "Name: Value" strings, got a string`,
+		`metrics.pushgateway.interval: expected a duration string such as "30s", got an integer`,
+		`metrics.pushgateway.timeout: must be positive, got "0s" (from environment variable DUOMETER_METRICS__PUSHGATEWAY__TIMEOUT)`,
+		`server.tls: cert-file and key-file must be set together`,
+	}
+	if got := problems(err); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load() error lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	_, err = config.Load("", []string{
+		"DUOMETER_INGEST__TOKENS=a,,b",
+		"DUOMETER_CLUSTER__PEERS=http://a:1,b:2",
+		"DUOMETER_METRICS__CARDINALITY_LIMIT=0",
+		"DUOMETER_SERVER__TLS__KEY_FILE=k.pem",
+	})
+	want = []string{
+		`cluster.peers[1]: must be a URL with scheme http or https, got "b:2" (from environment variable DUOMETER_CLUSTER__PEERS)`,
+		`ingest.tokens[1]: must not be empty (from environment variable DUOMETER_INGEST__TOKENS)`,
+		`metrics.cardinality-limit: must be positive or -1, got 0 (from environment variable DUOMETER_METRICS__CARDINALITY_LIMIT)`,
+		`server.tls: cert-file and key-file must be set together`,
+	}
+	if got := problems(err); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load() error lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -31,6 +32,13 @@ func TestSchema(t *testing.T) {
 		"metrics.prometheus.auth.secret":                  true,
 		"metrics.open-telemetry.headers.x":                true,
 		"metrics.open-telemetry.tls.insecure-skip-verify": true,
+		"metrics.pushgateway.headers.x":                   true,
+		"metrics.pushgateway.auth.secret":                 true,
+		"server.tls.cert-file":                            true,
+		"ingest.max-body":                                 true,
+		"cluster.peers":                                   true,
+		"events":                                          true,
+		"events.name":                                     false,
 		"metrics.prometheus.enabled":                      false,
 		"metrics.open-telemetry.headers.x.y":              false,
 		"server.listen.x":                                 false,
@@ -47,6 +55,10 @@ func TestEnvNames(t *testing.T) {
 		"DUOMETER_SERVER__READ_HEADER_TIMEOUT":       "server.read-header-timeout",
 		"DUOMETER_METRICS__OPEN_TELEMETRY__ENDPOINT": "metrics.open-telemetry.endpoint",
 		"DUOMETER_METRICS__PROMETHEUS__AUTH__SECRET": "metrics.prometheus.auth.secret",
+		"DUOMETER_INGEST__MAX_BODY":                  "ingest.max-body",
+		"DUOMETER_SERVER__TLS__CERT_FILE":            "server.tls.cert-file",
+		"DUOMETER_METRICS__PUSHGATEWAY__JOB_NAME":    "metrics.pushgateway.job-name",
+		"DUOMETER_CLUSTER__NODE_NAME":                "cluster.node-name",
 	} {
 		path, ok := envPath(name)
 		if got := strings.Join(path, "."); !ok || got != want {
@@ -68,6 +80,7 @@ func TestEnvNames(t *testing.T) {
 func TestLogValueCoversEveryKey(t *testing.T) {
 	c := DefaultConfig()
 	c.Metrics.OpenTelemetry.Headers = map[string]string{"x-api-key": "k"}
+	c.Metrics.Pushgateway.Headers = map[string]string{"x-api-key": "k"}
 	var b bytes.Buffer
 	slog.New(slog.NewTextHandler(&b, nil)).Info("m", "config", c)
 	out := b.String()
@@ -77,6 +90,9 @@ func TestLogValueCoversEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// hostDependent are the keys whose default depends on the machine.
+var hostDependent = map[string]bool{"cluster.node-name": true}
 
 // TestDocumentationCoversEveryKey checks that docs/configuration.md and
 // configs/pull-only.toml mention every key.
@@ -89,15 +105,50 @@ func TestDocumentationCoversEveryKey(t *testing.T) {
 	if err := k.Load(file.Provider("../../configs/pull-only.toml"), toml.Parser()); err != nil {
 		t.Fatal(err)
 	}
+	raw, err := os.ReadFile("../../configs/pull-only.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, key := range allKeys(t) {
 		if !bytes.Contains(doc, []byte("`"+key+"`")) {
 			t.Errorf("docs/configuration.md does not document `%s`", key)
 		}
-		if !k.Exists(key) {
+		if hostDependent[key] {
+			// Its default depends on the machine: the file shows it in a comment.
+			name := key[strings.LastIndex(key, ".")+1:]
+			if k.Exists(key) || !bytes.Contains(raw, []byte("\n# "+name+" = ")) {
+				t.Errorf("configs/pull-only.toml should show %s in a comment only", key)
+			}
+		} else if !k.Exists(key) {
 			t.Errorf("configs/pull-only.toml does not spell out %s", key)
 		}
 		if env := envName(strings.Split(key, ".")); !bytes.Contains(doc, []byte(env)) {
 			t.Errorf("docs/configuration.md does not name %s", env)
+		}
+	}
+}
+
+// TestDocumentationCoversEventFields checks that docs/configuration.md and
+// configs/user-events.toml show every field of an [[events]] entry.
+func TestDocumentationCoversEventFields(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../configs/user-events.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := newEntrySchema(reflect.TypeFor[Event](), "events[0]")
+	if len(entry.children) != 8 {
+		t.Errorf("an [[events]] entry has %d keys, want 8", len(entry.children))
+	}
+	for _, name := range sortedKeys(entry.children) {
+		if !bytes.Contains(doc, []byte("| `"+name+"` |")) {
+			t.Errorf("docs/configuration.md does not document the [[events]] field `%s`", name)
+		}
+		if !bytes.Contains(example, []byte("\n"+name+" = ")) {
+			t.Errorf("configs/user-events.toml does not show the [[events]] field %s", name)
 		}
 	}
 }

@@ -52,12 +52,7 @@ type openTelemetryView OpenTelemetry
 func (o OpenTelemetry) redactedView() openTelemetryView {
 	v := openTelemetryView(o)
 	v.Endpoint = redactURL(o.Endpoint)
-	if o.Headers != nil {
-		v.Headers = make(map[string]string, len(o.Headers))
-		for name, value := range o.Headers {
-			v.Headers[name] = Secret(value).masked()
-		}
-	}
+	v.Headers = redactHeaders(o.Headers)
 	return v
 }
 
@@ -74,6 +69,57 @@ func (o OpenTelemetry) Format(f fmt.State, verb rune) {
 // MarshalJSON implements [json.Marshaler]; header values are redacted.
 func (o OpenTelemetry) MarshalJSON() ([]byte, error) {
 	return json.Marshal(o.redactedView())
+}
+
+// pushgatewayView is Pushgateway without its methods; see openTelemetryView.
+type pushgatewayView Pushgateway
+
+// redactedView returns a copy of p with every header value (and any password
+// in the URL) redacted.
+func (p Pushgateway) redactedView() pushgatewayView {
+	v := pushgatewayView(p)
+	v.URL = redactURL(p.URL)
+	v.Headers = redactHeaders(p.Headers)
+	return v
+}
+
+// Format implements [fmt.Formatter] so that every verb (%v, %+v, %#v, %s...)
+// prints p with its header values redacted.
+func (p Pushgateway) Format(f fmt.State, verb rune) {
+	s := fmt.Sprintf(fmt.FormatString(f, verb), p.redactedView())
+	if f.Flag('#') {
+		s = strings.Replace(s, "config.pushgatewayView{", "config.Pushgateway{", 1)
+	}
+	_, _ = f.Write([]byte(s))
+}
+
+// MarshalJSON implements [json.Marshaler]; header values are redacted.
+func (p Pushgateway) MarshalJSON() ([]byte, error) {
+	return json.Marshal(p.redactedView())
+}
+
+// redactHeaders returns a copy of h with every value redacted.
+func redactHeaders(h map[string]string) map[string]string {
+	if h == nil {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for name, value := range h {
+		out[name] = Secret(value).masked()
+	}
+	return out
+}
+
+// redactURLs applies redactURL to every item of urls.
+func redactURLs(urls []string) []string {
+	if urls == nil {
+		return nil
+	}
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = redactURL(u)
+	}
+	return out
 }
 
 // redactURL hides the credentials (user info) of a URL. Strings that do not

@@ -14,6 +14,10 @@ import (
 const (
 	authSecret   = "hunter2-auth-secret"
 	headerSecret = "Bearer tok3n-header-secret"
+	ingestToken1 = "ingest-t0ken-one"
+	ingestToken2 = "ingest-t0ken-two"
+	pushSecret   = "pushgateway-s3cret"
+	pushHeader   = "Bearer pushgateway-h3ader"
 )
 
 func TestSecret(t *testing.T) {
@@ -71,12 +75,15 @@ func secretConfig() config.Config {
 	c.Metrics.OpenTelemetry.Transport = "http"
 	c.Metrics.OpenTelemetry.Endpoint = "https://collector.example:4318"
 	c.Metrics.OpenTelemetry.Headers = map[string]string{"Authorization": headerSecret}
+	c.Metrics.Pushgateway.Auth = config.BasicAuth{Username: "pusher", Secret: pushSecret}
+	c.Metrics.Pushgateway.Headers = map[string]string{"X-Push-Token": pushHeader}
+	c.Ingest.Tokens = []config.Secret{ingestToken1, ingestToken2}
 	return c
 }
 
 func assertNoSecrets(t *testing.T, what, s string) {
 	t.Helper()
-	for _, secret := range []string{authSecret, headerSecret, "tok3n"} {
+	for _, secret := range []string{authSecret, headerSecret, "tok3n", ingestToken1, ingestToken2, "t0ken", pushSecret, pushHeader, "s3cret", "h3ader"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("%s leaks %q:\n%s", what, secret, s)
 		}
@@ -95,6 +102,17 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 		outputs[verb+" open-telemetry"] = fmt.Sprintf(verb, c.Metrics.OpenTelemetry)
 		outputs[verb+" metrics"] = fmt.Sprintf(verb, c.Metrics)
 		outputs[verb+" auth"] = fmt.Sprintf(verb, c.Metrics.Prometheus.Auth)
+		outputs[verb+" pushgateway"] = fmt.Sprintf(verb, c.Metrics.Pushgateway)
+		outputs[verb+" pushgateway pointer"] = fmt.Sprintf(verb, &c.Metrics.Pushgateway)
+		outputs[verb+" ingest"] = fmt.Sprintf(verb, c.Ingest)
+		outputs[verb+" tokens"] = fmt.Sprintf(verb, c.Ingest.Tokens)
+	}
+	for name, v := range map[string]any{"pushgateway": c.Metrics.Pushgateway, "ingest": c.Ingest} {
+		js, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputs["json "+name] = string(js)
 	}
 	js, err := json.Marshal(c)
 	if err != nil {
@@ -111,6 +129,7 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 		log.Info("config", "config", c)
 		log.Info("config", slog.Any("pointer", &c))
 		log.Info("config", "metrics", c.Metrics, "otel", c.Metrics.OpenTelemetry, "auth", c.Metrics.Prometheus.Auth)
+		log.Info("config", "pushgateway", c.Metrics.Pushgateway, "ingest", c.Ingest, "tokens", c.Ingest.Tokens)
 		outputs["slog "+name] = b.String()
 	}
 
@@ -122,7 +141,7 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 	}
 
 	// The redacted output still shows the rest of the configuration.
-	for _, want := range []string{"prometheus", "Authorization", "https://collector.example:4318"} {
+	for _, want := range []string{"prometheus", "Authorization", "https://collector.example:4318", "pusher", "X-Push-Token", "http://127.0.0.1:9091"} {
 		if !strings.Contains(outputs["%+v"], want) {
 			t.Errorf("%%+v lacks %q:\n%s", want, outputs["%+v"])
 		}
@@ -133,9 +152,19 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 	if !strings.HasPrefix(outputs["%#v open-telemetry"], "config.OpenTelemetry{") {
 		t.Errorf("%%#v = %s, want it to start with config.OpenTelemetry{", outputs["%#v open-telemetry"])
 	}
+	if !strings.HasPrefix(outputs["%#v pushgateway"], "config.Pushgateway{") {
+		t.Errorf("%%#v = %s, want it to start with config.Pushgateway{", outputs["%#v pushgateway"])
+	}
+	// Two tokens, two markers.
+	if !strings.Contains(outputs["slog text"], `config.ingest.tokens="[<redacted> <redacted>]"`) {
+		t.Errorf("slog text does not show the tokens as [<redacted> <redacted>]:\n%s", outputs["slog text"])
+	}
 	// Formatting must not modify the headers.
 	if got := c.Metrics.OpenTelemetry.Headers["Authorization"]; got != headerSecret {
 		t.Errorf("header changed to %q", got)
+	}
+	if got := c.Metrics.Pushgateway.Headers["X-Push-Token"]; got != pushHeader {
+		t.Errorf("pushgateway header changed to %q", got)
 	}
 }
 
@@ -145,6 +174,11 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 	c.Metrics.Prometheus.Auth.Username = ""
 	c.Metrics.OpenTelemetry.Headers["bad name"] = headerSecret + "\n"
 	c.Metrics.OpenTelemetry.Endpoint = "https://user:" + authSecret + "@collector"
+	c.Metrics.Pushgateway.Auth.Username = ""
+	c.Metrics.Pushgateway.URL = "https://user:" + pushSecret + "@pushgateway"
+	c.Metrics.Pushgateway.Headers["bad name"] = pushHeader + "\r"
+	c.Ingest.Tokens = append(c.Ingest.Tokens, ingestToken1, ingestToken2+" x", "")
+	c.Cluster.Peers = []string{"http://user:" + pushSecret + "@peer:1", "ftp://user:" + pushSecret + "@peer:1", "http://user:" + pushSecret + "@peer:bad"}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate succeeded")
@@ -163,13 +197,34 @@ headers = ["`+headerSecret+`", "X: `+headerSecret+`", "x: `+headerSecret+`"]
 	_, err = config.Load(path, []string{
 		"DUOMETER_METRICS__PROMETHEUS__AUTH__SECRT=" + authSecret,
 		"DUOMETER_METRICS__OPEN_TELEMETRY__HEADERS__X_Y__Z=" + headerSecret,
+		"DUOMETER_INGEST__TOKENS=" + ingestToken1 + ",," + ingestToken1 + "," + ingestToken2 + " x",
+		"DUOMETER_INGEST__TOKEN=" + ingestToken2,
+		"DUOMETER_METRICS__PUSHGATEWAY__AUTH__SECRET=" + pushSecret,
+		"DUOMETER_METRICS__PUSHGATEWAY__HEADERS=" + pushHeader + "," + "X: " + pushHeader + "\n",
+		"DUOMETER_EVENTS__0__NAME=" + pushSecret,
 	})
 	if err == nil {
 		t.Fatal("Load succeeded")
 	}
 	t.Log(err)
-	if len(problems(err)) < 5 {
-		t.Errorf("want at least 5 problems, got:\n%v", err)
+	if len(problems(err)) < 12 {
+		t.Errorf("want at least 12 problems, got:\n%v", err)
+	}
+	assertNoSecrets(t, "Load error", err.Error())
+
+	// Wrong types next to secrets, in the file.
+	path = writeFile(t, `
+[metrics.pushgateway]
+url = "http://u:`+pushSecret+`@h:1"
+headers = ["`+pushHeader+`", 3]
+[metrics.pushgateway.auth]
+secret = ["`+pushSecret+`"]
+[ingest]
+tokens = ["`+ingestToken1+`", 4, "`+ingestToken1+`"]
+`)
+	_, err = config.Load(path, nil)
+	if len(problems(err)) < 4 {
+		t.Errorf("want at least 4 problems, got:\n%v", err)
 	}
 	assertNoSecrets(t, "Load error", err.Error())
 }

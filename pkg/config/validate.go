@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // fieldError is one configuration problem, tied to a key path.
@@ -64,6 +66,9 @@ func (c Config) Validate() error {
 func (c Config) validate(p *problems) {
 	c.Server.validate("server", p)
 	c.Metrics.validate("metrics", p)
+	validateEventEntries(c.Events, p)
+	c.Ingest.validate("ingest", p)
+	c.Cluster.validate("cluster", p)
 }
 
 func (s Server) validate(prefix string, p *problems) {
@@ -80,22 +85,16 @@ func (s Server) validate(prefix string, p *problems) {
 		p.add(prefix+".max-header-bytes", "must be positive, got %d", s.MaxHeaderBytes)
 	}
 	checkPositive(p, prefix+".shutdown-timeout", s.ShutdownTimeout)
+	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
+		p.add(prefix+".tls", "cert-file and key-file must be set together")
+	}
 }
 
 func (m Metrics) validate(prefix string, p *problems) {
-	for i, pattern := range m.DisabledEvents {
-		key := fmt.Sprintf("%s.disabled-events[%d]", prefix, i)
-		switch stars := strings.Count(pattern, "*"); {
-		case pattern == "":
-			p.add(key, "must not be empty")
-		case stars > 1:
-			p.add(key, "pattern %q may contain at most one \"*\"", pattern)
-		case stars == 1 && pattern[0] != '*' && pattern[len(pattern)-1] != '*':
-			p.add(key, "pattern %q may only have \"*\" at its start or end", pattern)
-		}
-	}
+	m.validateEvents(prefix, p)
 	m.Prometheus.validate(prefix+".prometheus", p)
 	m.OpenTelemetry.validate(prefix+".open-telemetry", p)
+	m.Pushgateway.validate(prefix+".pushgateway", p)
 }
 
 func (pr Prometheus) validate(prefix string, p *problems) {
@@ -118,7 +117,7 @@ func (o OpenTelemetry) validate(prefix string, p *problems) {
 	switch {
 	case o.Endpoint != "":
 		var msg string
-		endpoint, msg = checkEndpoint(o.Endpoint)
+		endpoint, msg = checkEndpoint(o.Endpoint, "use headers instead")
 		if msg != "" {
 			p.add(prefix+".endpoint", "%s", msg)
 		} else {
@@ -129,29 +128,158 @@ func (o OpenTelemetry) validate(prefix string, p *problems) {
 	}
 	checkPositive(p, prefix+".interval", o.Interval)
 	checkPositive(p, prefix+".timeout", o.Timeout)
-
-	seen := make(map[string]string, len(o.Headers))
-	for _, name := range sortedKeys(o.Headers) {
-		key := joinKey(prefix+".headers", name)
-		if !validHeaderName(name) {
-			p.add(key, "invalid header name")
-		}
-		if strings.ContainsAny(o.Headers[name], "\r\n\x00") {
-			p.add(key, "value must not contain line breaks or NUL characters")
-		}
-		lower := strings.ToLower(name)
-		if other, dup := seen[lower]; dup {
-			p.add(key, "duplicate of header %q (header names are case-insensitive)", other)
-		} else {
-			seen[lower] = name
-		}
-	}
+	checkHeaders(p, prefix+".headers", o.Headers)
 	checkOneOf(p, prefix+".compression", o.Compression, "gzip", "none")
 
 	o.TLS.validate(prefix+".tls", p)
 	if o.Transport != transportDisable && endpointOK && endpoint.Scheme == "http" && o.TLS != (TLS{}) {
 		p.add(prefix+".tls", "TLS settings need an https:// endpoint, got %q", redactURL(o.Endpoint))
 	}
+}
+
+// checkHeaders checks the names and values of the headers at key. Values are
+// never echoed.
+func checkHeaders(p *problems, key string, headers map[string]string) {
+	seen := make(map[string]string, len(headers))
+	for _, name := range sortedKeys(headers) {
+		hkey := joinKey(key, name)
+		if !validHeaderName(name) {
+			p.add(hkey, "invalid header name")
+		}
+		if strings.ContainsAny(headers[name], "\r\n\x00") {
+			p.add(hkey, "value must not contain line breaks or NUL characters")
+		}
+		lower := strings.ToLower(name)
+		if other, dup := seen[lower]; dup {
+			p.add(hkey, "duplicate of header %q (header names are case-insensitive)", other)
+		} else {
+			seen[lower] = name
+		}
+	}
+}
+
+func (g Pushgateway) validate(prefix string, p *problems) {
+	if g.URL == "" {
+		p.add(prefix+".url", "must not be empty")
+	} else if _, msg := checkEndpoint(g.URL, "use auth instead"); msg != "" {
+		p.add(prefix+".url", "%s", msg)
+	}
+	checkPositive(p, prefix+".interval", g.Interval)
+	checkOneOf(p, prefix+".method", g.Method, methodPut, methodPost)
+	if msg := checkJobName(g.JobName); msg != "" {
+		p.add(prefix+".job-name", "%s", msg)
+	}
+	checkHeaders(p, prefix+".headers", g.Headers)
+	checkPositive(p, prefix+".timeout", g.Timeout)
+	g.Auth.validate(prefix+".auth", p)
+}
+
+// jobNamePlaceholders are the placeholders metrics.pushgateway.job-name may
+// contain.
+var jobNamePlaceholders = []string{"name", "host", "cluster"}
+
+// checkJobName checks the Pushgateway job-name template: a job name, then
+// label/value pairs of the grouping key, all separated by "/", where every
+// "$" starts one of the placeholders ${name}, ${host} or ${cluster}. A
+// placeholder's value stays within its component. It returns a message, or
+// "" when the template is valid.
+func checkJobName(job string) string {
+	if job == "" {
+		return "must not be empty"
+	}
+	for rest := job; ; {
+		i := strings.IndexByte(rest, '$')
+		if i < 0 {
+			break
+		}
+		rest = rest[i:]
+		end := strings.IndexByte(rest, '}')
+		if !strings.HasPrefix(rest, "${") || end < 0 {
+			return fmt.Sprintf(`"$" must start a placeholder ${name}, ${host} or ${cluster}, got %q`, job)
+		}
+		if name := rest[2:end]; !slices.Contains(jobNamePlaceholders, name) {
+			return fmt.Sprintf("unknown placeholder ${%s}: only ${name}, ${host} and ${cluster} are allowed", name)
+		}
+		rest = rest[end+1:]
+	}
+	parts := strings.Split(job, "/")
+	if len(parts)%2 == 0 {
+		return fmt.Sprintf(`must be a job name followed by label/value pairs, all separated by "/", got %q`, job)
+	}
+	if parts[0] == "" {
+		return fmt.Sprintf("the job name (before the first \"/\") is empty in %q", job)
+	}
+	seen := map[string]bool{}
+	for i := 1; i < len(parts); i += 2 {
+		label := parts[i]
+		switch {
+		case strings.Contains(label, "${"):
+			// Checked when rendered.
+		case !promLabelRE.MatchString(label) || strings.HasPrefix(label, "__"):
+			return fmt.Sprintf("grouping label name %q must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __", label)
+		case label == "job":
+			return `"job" cannot be a grouping label: it is the first component`
+		case seen[label]:
+			return fmt.Sprintf("grouping label %q appears twice", label)
+		}
+		seen[label] = true
+	}
+	return ""
+}
+
+// promLabelRE matches a Prometheus label name.
+var promLabelRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+func (in Ingest) validate(prefix string, p *problems) {
+	for i, token := range in.Tokens {
+		key := fmt.Sprintf("%s.tokens[%d]", prefix, i)
+		switch {
+		case token == "":
+			p.add(key, "must not be empty")
+		case strings.ContainsFunc(string(token), func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+			p.add(key, "must not contain spaces or control characters")
+		}
+		if j := slices.Index(in.Tokens[:i], token); j >= 0 && token != "" {
+			p.add(key, "duplicate of %s.tokens[%d]", prefix, j)
+		}
+	}
+	if in.MaxBody <= 0 {
+		p.add(prefix+".max-body", "must be positive, got %d", in.MaxBody)
+	}
+	checkOneOf(p, prefix+".unknown-events", in.UnknownEvents, unknownReject, unknownCounter)
+}
+
+func (c Cluster) validate(prefix string, p *problems) {
+	if msg := checkNodeName(c.NodeName); msg != "" {
+		p.add(prefix+".node-name", "%s", msg)
+	}
+	for i, peer := range c.Peers {
+		key := fmt.Sprintf("%s.peers[%d]", prefix, i)
+		u, msg := checkEndpoint(peer, "")
+		switch {
+		case msg != "":
+			p.add(key, "%s", msg)
+		case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+			p.add(key, "must be a base URL without query or fragment, got %q", peer)
+		}
+		if j := slices.Index(c.Peers[:i], peer); j >= 0 {
+			p.add(key, "duplicate of %s.peers[%d]", prefix, j)
+		}
+	}
+	checkPositive(p, prefix+".timeout", c.Timeout)
+}
+
+// checkNodeName checks a cluster node name, "name@host". It returns a
+// message, or "" when the name is valid.
+func checkNodeName(name string) string {
+	left, right, ok := strings.Cut(name, "@")
+	switch {
+	case !ok || left == "" || right == "" || strings.Contains(right, "@"):
+		return fmt.Sprintf(`must have the form "name@host" (exactly one "@", non-empty parts), got %q`, name)
+	case strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return fmt.Sprintf("must not contain spaces or control characters, got %q", name)
+	}
+	return ""
 }
 
 func (t TLS) validate(prefix string, p *problems) {
@@ -195,16 +323,20 @@ func checkHostPort(addr string) string {
 	return ""
 }
 
-// checkEndpoint checks the OTLP endpoint; it returns the parsed URL and a
-// message, which is "" when the endpoint is valid. Credentials in the URL
-// are never echoed.
-func checkEndpoint(raw string) (*url.URL, string) {
+// checkEndpoint checks an absolute http:// or https:// URL with a host, such
+// as the OTLP endpoint; it returns the parsed URL and a message, which is ""
+// when the URL is valid. Credentials in the URL are refused and never
+// echoed; instead, if not empty, is appended to the message that says so.
+func checkEndpoint(raw, instead string) (*url.URL, string) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Sprintf("must be a URL with scheme http or https, got %q", redactURL(raw))
 	}
 	if u.User != nil {
-		return nil, "must not contain credentials; use headers instead"
+		if instead != "" {
+			return nil, "must not contain credentials; " + instead
+		}
+		return nil, "must not contain credentials"
 	}
 	if u.Host == "" || u.Hostname() == "" {
 		return nil, fmt.Sprintf("must include a host[:port], got %q", raw)

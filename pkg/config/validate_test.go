@@ -162,6 +162,137 @@ func TestValidate(t *testing.T) {
 			c.Metrics.OpenTelemetry.TLS.CAFile = "ca.pem"
 		}, []string{`metrics.open-telemetry.tls: TLS settings need an https:// endpoint, got "http://collector:4317"`}},
 
+		// server.tls
+		{"server TLS", func(c *config.Config) { c.Server.TLS = config.ServerTLS{CertFile: "c.pem", KeyFile: "k.pem"} }, nil},
+		{"server cert without key", func(c *config.Config) { c.Server.TLS.CertFile = "c.pem" },
+			[]string{`server.tls: cert-file and key-file must be set together`}},
+		{"server key without cert", func(c *config.Config) { c.Server.TLS.KeyFile = "k.pem" },
+			[]string{`server.tls: cert-file and key-file must be set together`}},
+
+		// metrics.cardinality-limit
+		{"no cardinality limit", func(c *config.Config) { c.Metrics.CardinalityLimit = -1 }, nil},
+		{"small cardinality limit", func(c *config.Config) { c.Metrics.CardinalityLimit = 1 }, nil},
+		{"zero cardinality limit", func(c *config.Config) { c.Metrics.CardinalityLimit = 0 },
+			[]string{`metrics.cardinality-limit: must be positive or -1, got 0`}},
+		{"negative cardinality limit", func(c *config.Config) { c.Metrics.CardinalityLimit = -2 },
+			[]string{`metrics.cardinality-limit: must be positive or -1, got -2`}},
+
+		// metrics.pushgateway
+		{"pushgateway enabled with defaults", func(c *config.Config) { c.Metrics.Pushgateway.Enable = true }, nil},
+		{"pushgateway everything set", func(c *config.Config) {
+			g := &c.Metrics.Pushgateway
+			g.Enable = true
+			g.URL = "https://pushgateway.example.com/prefix"
+			g.Method = "post"
+			g.JobName = "metrics/cluster/${cluster}/node/${name}@${host}"
+			g.Headers = map[string]string{"X-Scope-OrgID": "t"}
+			g.Auth = config.BasicAuth{Username: "push", Secret: "s3cr3t"}
+		}, nil},
+		{"pushgateway bad values while disabled", func(c *config.Config) {
+			g := &c.Metrics.Pushgateway
+			g.URL = "127.0.0.1:9091"
+			g.Interval = 0
+			g.Timeout = -time.Second
+			g.Method = "PATCH"
+			g.Auth.Username = "push"
+		}, []string{
+			`metrics.pushgateway.auth: username and secret must be set together`,
+			`metrics.pushgateway.interval: must be positive, got "0s"`,
+			`metrics.pushgateway.method: must be "put" or "post", got "PATCH"`,
+			`metrics.pushgateway.timeout: must be positive, got "-1s"`,
+			`metrics.pushgateway.url: must be a URL with scheme http or https, got "127.0.0.1:9091"`,
+		}},
+		{"pushgateway empty URL", func(c *config.Config) { c.Metrics.Pushgateway.URL = "" },
+			[]string{`metrics.pushgateway.url: must not be empty`}},
+		{"pushgateway URL with credentials", func(c *config.Config) {
+			c.Metrics.Pushgateway.URL = "http://user:hunter2@127.0.0.1:9091"
+		}, []string{`metrics.pushgateway.url: must not contain credentials; use auth instead`}},
+		{"pushgateway bad headers", func(c *config.Config) {
+			c.Metrics.Pushgateway.Headers = map[string]string{"a b": "x", "X": "1\n2", "x": "y"}
+		}, []string{
+			`metrics.pushgateway.headers."a b": invalid header name`,
+			`metrics.pushgateway.headers.X: value must not contain line breaks or NUL characters`,
+			`metrics.pushgateway.headers.x: duplicate of header "X" (header names are case-insensitive)`,
+		}},
+		{"job name without placeholders", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "duometer" }, nil},
+		{"empty job name", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "" },
+			[]string{`metrics.pushgateway.job-name: must not be empty`}},
+		{"unknown job name placeholder", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "${name}/instance/${hostname}" },
+			[]string{`metrics.pushgateway.job-name: unknown placeholder ${hostname}: only ${name}, ${host} and ${cluster} are allowed`}},
+		{"unterminated job name placeholder", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "${name" },
+			[]string{`metrics.pushgateway.job-name: "$" must start a placeholder ${name}, ${host} or ${cluster}, got "${name"`}},
+		{"stray dollar in job name", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "job$1" },
+			[]string{`metrics.pushgateway.job-name: "$" must start a placeholder ${name}, ${host} or ${cluster}, got "job$1"`}},
+		{"job name with a label but no value", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "duometer/instance" },
+			[]string{`metrics.pushgateway.job-name: must be a job name followed by label/value pairs, all separated by "/", got "duometer/instance"`}},
+		{"job name starting with a slash", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "/a/b" },
+			[]string{`metrics.pushgateway.job-name: the job name (before the first "/") is empty in "/a/b"`}},
+		{"job name with a bad label", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "d/in-stance/x" },
+			[]string{`metrics.pushgateway.job-name: grouping label name "in-stance" must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __`}},
+		{"job name with a job label", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "d/job/x" },
+			[]string{`metrics.pushgateway.job-name: "job" cannot be a grouping label: it is the first component`}},
+		{"job name with a repeated label", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "d/a/x/a/y" },
+			[]string{`metrics.pushgateway.job-name: grouping label "a" appears twice`}},
+
+		// ingest
+		{"ingest tokens", func(c *config.Config) {
+			c.Ingest.Tokens = []config.Secret{"t0k3n-a", "t0k3n-b"}
+			c.Ingest.UnknownEvents = "counter"
+			c.Ingest.Enable = false
+		}, nil},
+		{"bad ingest", func(c *config.Config) {
+			c.Ingest.Tokens = []config.Secret{"ok", "", "with space", "ok"}
+			c.Ingest.MaxBody = 0
+			c.Ingest.UnknownEvents = "gauge"
+		}, []string{
+			`ingest.max-body: must be positive, got 0`,
+			`ingest.tokens[1]: must not be empty`,
+			`ingest.tokens[2]: must not contain spaces or control characters`,
+			`ingest.tokens[3]: duplicate of ingest.tokens[0]`,
+			`ingest.unknown-events: must be "reject" or "counter", got "gauge"`,
+		}},
+		{"negative max body", func(c *config.Config) { c.Ingest.MaxBody = -1 },
+			[]string{`ingest.max-body: must be positive, got -1`}},
+
+		// cluster
+		{"cluster", func(c *config.Config) {
+			c.Cluster.NodeName = "duometer@10.0.0.1"
+			c.Cluster.Peers = []string{"http://10.0.0.2:9464", "https://node-3.example/duometer/", "http://[::1]:9464"}
+		}, nil},
+		{"node names", func(c *config.Config) {
+			for _, name := range []string{"", "duometer", "@host", "duometer@", "a@b@c", "a b@c"} {
+				c.Cluster.NodeName = name
+				if c.Validate() == nil {
+					t.Errorf("node-name %q accepted", name)
+				}
+			}
+			c.Cluster.NodeName = "a@b@c"
+		}, []string{`cluster.node-name: must have the form "name@host" (exactly one "@", non-empty parts), got "a@b@c"`}},
+		{"node name with a space", func(c *config.Config) { c.Cluster.NodeName = "duo meter@host" },
+			[]string{`cluster.node-name: must not contain spaces or control characters, got "duo meter@host"`}},
+		{"bad peers", func(c *config.Config) {
+			c.Cluster.Peers = []string{
+				"10.0.0.2:9464",
+				"ftp://10.0.0.2",
+				"http://",
+				"http://u:hunter2@10.0.0.2:9464",
+				"http://10.0.0.2:9464/?x=1",
+				"http://10.0.0.2:99999",
+				"http://10.0.0.3:9464",
+				"http://10.0.0.3:9464",
+			}
+			c.Cluster.Timeout = 0
+		}, []string{
+			`cluster.peers[0]: must be a URL with scheme http or https, got "10.0.0.2:9464"`,
+			`cluster.peers[1]: must be a URL with scheme http or https, got "ftp://10.0.0.2"`,
+			`cluster.peers[2]: must include a host[:port], got "http://"`,
+			`cluster.peers[3]: must not contain credentials`,
+			`cluster.peers[4]: must be a base URL without query or fragment, got "http://10.0.0.2:9464/?x=1"`,
+			`cluster.peers[5]: port must be a number from 1 to 65535, got "http://10.0.0.2:99999"`,
+			`cluster.peers[7]: duplicate of cluster.peers[6]`,
+			`cluster.timeout: must be positive, got "0s"`,
+		}},
+
 		{"everything at once is sorted by key", func(c *config.Config) {
 			c.Server.LogFormat = "xml"
 			c.Metrics.OpenTelemetry.Compression = "br"
@@ -201,6 +332,22 @@ func TestBasicAuthEnabled(t *testing.T) {
 	} {
 		if got := tt.auth.Enabled(); got != tt.want {
 			t.Errorf("%+v.Enabled() = %v, want %v", tt.auth, got, tt.want)
+		}
+	}
+}
+
+func TestServerTLSEnabled(t *testing.T) {
+	for _, tt := range []struct {
+		tls  config.ServerTLS
+		want bool
+	}{
+		{config.ServerTLS{}, false},
+		{config.ServerTLS{CertFile: "c.pem"}, false},
+		{config.ServerTLS{KeyFile: "k.pem"}, false},
+		{config.ServerTLS{CertFile: "c.pem", KeyFile: "k.pem"}, true},
+	} {
+		if got := tt.tls.Enabled(); got != tt.want {
+			t.Errorf("%+v.Enabled() = %v, want %v", tt.tls, got, tt.want)
 		}
 	}
 }
