@@ -6,7 +6,10 @@ import (
 	"github.com/duometer/duometer/pkg/pull"
 )
 
-// setupPull adds the Prometheus reader and serves it at /metrics/prometheus.
+// setupPull adds the Prometheus reader and serves it at /metrics/prometheus (everything) and
+// /metrics/prometheus/{group} (one group), both with ?mode=node (default),
+// all_nodes_aggregated or all_nodes_unaggregated over the [cluster] peers. Peers are fetched
+// with the credentials of [metrics.prometheus.auth], which every node shares.
 func (a *app) setupPull() error {
 	if !a.cfg.Metrics.Prometheus.Enable {
 		return nil
@@ -17,10 +20,28 @@ func (a *app) setupPull() error {
 	}
 	a.pull = r
 	a.readers = append(a.readers, r)
-	var h http.Handler = r.Handler(a.log)
-	if auth := a.cfg.Metrics.Prometheus.Auth; auth.Enabled() {
-		h = pull.BasicAuth(auth.Username, auth.Secret.Reveal(), a.self, h)
+
+	auth := a.cfg.Metrics.Prometheus.Auth
+	cc := a.cfg.Cluster
+	cluster, err := pull.NewCluster(pull.ClusterOptions{
+		NodeName: cc.NodeName, Peers: cc.Peers, Timeout: cc.Timeout,
+		Username: auth.Username, Secret: auth.Secret.Reveal(),
+		Self: a.self, Log: a.log,
+	})
+	if err != nil {
+		return err
 	}
-	a.mux.Handle("GET "+pull.Path, pull.Instrument(a.self, "prometheus", h))
+	ep := pull.NewEndpoints(r, pull.NewIndex(a.cat), cluster, a.log)
+	protect := func(h http.Handler) http.Handler {
+		if auth.Enabled() {
+			return pull.BasicAuth(auth.Username, auth.Secret.Reveal(), a.self, h)
+		}
+		return h
+	}
+	a.mux.Handle("GET "+pull.Path, pull.Instrument(a.self, "prometheus", protect(ep.Main())))
+	a.mux.Handle("GET "+pull.GroupPattern, pull.Instrument(a.self, "prometheus_group", protect(ep.Group())))
+	if len(cc.Peers) > 0 {
+		a.log.Info("cluster", "node", cluster.NodeName(), "peers", cc.Peers, "timeout", cc.Timeout)
+	}
 	return nil
 }

@@ -3,24 +3,32 @@ package events
 import (
 	"fmt"
 	"strings"
+
+	"github.com/prometheus/otlptranslator"
 )
 
+// namer names metrics as the OpenTelemetry Prometheus exporter does by default.
+var namer = otlptranslator.NewMetricNamer("", otlptranslator.UnderscoreEscapingWithSuffixes)
+
 // PrometheusName returns the name the OpenTelemetry Prometheus exporter gives the event:
-// dots and dashes become underscores, a unit suffix and, for counters, "_total" follow.
+// dots and dashes become underscores, a unit suffix ("s" → _seconds, "ms" →
+// _milliseconds, "By" → _bytes) and, for counters, "_total" follow. It returns "" for a
+// definition the exporter could not name.
 func PrometheusName(d Def) string {
-	n := strings.NewReplacer(".", "_", "-", "_").Replace(d.Name)
-	switch d.Unit {
-	case "s":
-		n += "_seconds"
-	case "By":
-		n += "_bytes"
-	case "1":
-		if d.Kind == Gauge {
-			n += "_ratio"
-		}
+	m := otlptranslator.Metric{Name: d.Name, Unit: d.Unit}
+	switch d.Kind {
+	case Counter:
+		m.Type = otlptranslator.MetricTypeMonotonicCounter
+	case UpDownCounter:
+		m.Type = otlptranslator.MetricTypeNonMonotonicCounter
+	case Gauge:
+		m.Type = otlptranslator.MetricTypeGauge
+	case Histogram:
+		m.Type = otlptranslator.MetricTypeHistogram
 	}
-	if d.Kind == Counter {
-		n += "_total"
+	n, err := namer.Build(m)
+	if err != nil {
+		return ""
 	}
 	return n
 }

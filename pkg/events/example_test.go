@@ -58,10 +58,14 @@ func ExamplePrometheusName() {
 	for _, d := range []events.Def{
 		{Name: "duometer.auth.failed", Kind: events.Counter},
 		{Name: "duometer.http.request-time", Kind: events.Histogram, Unit: "s"},
+		{Name: "backup.lag", Kind: events.Gauge, Unit: "ms"},
+		{Name: "queue.size", Kind: events.UpDownCounter, Unit: "By"},
 	} {
 		fmt.Println(events.PrometheusName(d))
 	}
 	// Output:
 	// duometer_auth_failed_total
 	// duometer_http_request_time_seconds
+	// backup_lag_milliseconds
+	// queue_size_bytes
 }

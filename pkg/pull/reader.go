@@ -45,14 +45,14 @@ func (r *Reader) Registry() *prometheus.Registry { return r.registry }
 // gzip when accepted. One metric that fails to collect is logged and left out; the rest of
 // the scrape is served.
 func (r *Reader) Handler(log *slog.Logger) http.Handler {
-	return promhttp.HandlerFor(r.registry, promhttp.HandlerOpts{
-		ErrorLog:          promLogger{log},
-		ErrorHandling:     promhttp.ContinueOnError,
-		EnableOpenMetrics: true,
-		// Scrapes beyond 16 at once are answered 503 rather than piling up.
-		MaxRequestsInFlight: 16,
-	})
+	opts := handlerOpts(log)
+	opts.MaxRequestsInFlight = maxScrapesInFlight
+	return promhttp.HandlerFor(r.registry, opts)
 }
+
+// maxScrapesInFlight caps the scrapes each pull handler serves at once (the main one through
+// promhttp, the group and cluster ones themselves): more are answered 503, not piled up.
+const maxScrapesInFlight = 16
 
 type promLogger struct{ log *slog.Logger }
 
