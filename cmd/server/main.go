@@ -140,10 +140,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := a.setupIngest(); err != nil {
 		return err
 	}
-	a.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, "duometer %s\n\n%s  Prometheus exposition (enabled: %v)\n/-/healthy          liveness\n/-/ready            readiness\n",
-			buildVersion(), pull.Path, cfg.Metrics.Prometheus.Enable)
-	})
+	a.mux.HandleFunc("GET /{$}", a.index)
 	tel, err := telemetry.Start(telemetry.Options{Catalog: a.cat, Resource: res, Readers: a.readers, Runtime: true})
 	if err != nil {
 		return err
@@ -198,6 +195,20 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		errs = append(errs, fmt.Errorf("meter provider shutdown: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// index lists the endpoints this configuration serves.
+func (a *app) index(w http.ResponseWriter, _ *http.Request) {
+	fmt.Fprintf(w, "duometer %s (node %s)\n\n", buildVersion(), a.cfg.Cluster.NodeName)
+	if a.cfg.Metrics.Prometheus.Enable {
+		fmt.Fprintf(w, "GET  %s          Prometheus exposition, ?mode=node|all_nodes_aggregated|all_nodes_unaggregated\n", pull.Path)
+		fmt.Fprintf(w, "GET  %s/{group}  one group of events (404 lists the groups)\n", pull.Path)
+	}
+	if a.cfg.Ingest.Enable {
+		fmt.Fprintln(w, "POST /api/v1/events                 ingestion API (JSON or NDJSON)")
+	}
+	fmt.Fprintln(w, "GET  /-/healthy                      liveness")
+	fmt.Fprintln(w, "GET  /-/ready                        readiness")
 }
 
 // stop runs the stops in order and keeps every error.
