@@ -9,9 +9,10 @@ import (
 // setupPull adds the Prometheus reader and serves it at /metrics/prometheus (everything) and
 // /metrics/prometheus/{group} (one group), both with ?mode=node (default),
 // all_nodes_aggregated or all_nodes_unaggregated over the [cluster] peers. Peers are fetched
-// with the credentials of [metrics.prometheus.auth], which every node shares.
+// with the credentials of [metrics.prometheus.auth], which every node shares. The reader is
+// also made, unserved, when only the Pushgateway needs it: it pushes what the reader gathers.
 func (a *app) setupPull() error {
-	if !a.cfg.Metrics.Prometheus.Enable {
+	if !a.cfg.Metrics.Prometheus.Enable && !a.cfg.Metrics.Pushgateway.Enable {
 		return nil
 	}
 	r, err := pull.NewReader(a.producer)
@@ -20,6 +21,9 @@ func (a *app) setupPull() error {
 	}
 	a.pull = r
 	a.readers = append(a.readers, r)
+	if !a.cfg.Metrics.Prometheus.Enable {
+		return nil
+	}
 
 	auth := a.cfg.Metrics.Prometheus.Auth
 	cc := a.cfg.Cluster
