@@ -148,6 +148,18 @@ func (e *Event) lookup(lv []string) *Series {
 }
 
 func (e *Event) lookupSlow(h uint64, lv []string) *Series {
+	for _, v := range lv {
+		if !utf8.ValidString(v) {
+			// Series hold valid UTF-8 (exporters need it): look up the cleaned values, so
+			// that the same invalid values keep finding the same series.
+			clean := make([]string, len(lv))
+			for i, v := range lv {
+				clean[i] = strings.ToValidUTF8(v, "\uFFFD")
+			}
+			lv, h = clean, hashValues(clean)
+			break
+		}
+	}
 	e.mu.Lock()
 	s, overflowed := e.lookupLocked(h, lv)
 	e.mu.Unlock()
@@ -230,10 +242,7 @@ func (e *Event) newSeries(lv []string) *Series {
 		s.values = make([]string, len(lv))
 		kvs := make([]attribute.KeyValue, len(lv))
 		for i, v := range lv {
-			v = strings.Clone(v)
-			if !utf8.ValidString(v) {
-				v = strings.ToValidUTF8(v, "\uFFFD")
-			}
+			v = strings.Clone(v) // valid UTF-8: lookupSlow cleaned it
 			s.values[i] = v
 			kvs[i] = attribute.String(e.def.Labels[i], v)
 		}

@@ -260,6 +260,12 @@ func TestInvalidUTF8LabelValue(t *testing.T) {
 	if got := s.LabelValues()[0]; got != "bad\uFFFDvalue" {
 		t.Errorf("label value %q not made valid UTF-8", got)
 	}
+	for i := 0; i < 10; i++ {
+		ev.Inc("bad\xffvalue")
+	}
+	if n := len(ev.Series()); n != 1 || s.Value() != 10 {
+		t.Errorf("the same invalid value made %d series (value %v), want 1 series with 10", n, s.Value())
+	}
 }
 
 // docs/metrics.md is generated from the catalog; this test fails when it is stale.
