@@ -1,11 +1,8 @@
 package main
 
-import "fmt"
-
-// setupCatalog applies the configuration to the event catalog: disabled events.
+// setupCatalog applies the configuration to the event catalog: metrics.cardinality-limit,
+// metrics.disabled-events and the [[events]] entries. Each problem is prefixed by its key
+// ("events[2].labels[0]: ...").
 func (a *app) setupCatalog() error {
-	if err := a.cat.SetDisabled(a.cfg.Metrics.DisabledEvents); err != nil {
-		return fmt.Errorf("metrics.disabled-events: %w", err)
-	}
-	return nil
+	return a.cfg.DefineEvents(a.cat)
 }
