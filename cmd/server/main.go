@@ -201,8 +201,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 func (a *app) index(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "duometer %s (node %s)\n\n", buildVersion(), a.cfg.Cluster.NodeName)
 	if a.cfg.Metrics.Prometheus.Enable {
-		fmt.Fprintf(w, "GET  %s          Prometheus exposition, ?mode=node|all_nodes_aggregated|all_nodes_unaggregated\n", pull.Path)
-		fmt.Fprintf(w, "GET  %s/{group}  one group of events (404 lists the groups)\n", pull.Path)
+		fmt.Fprintf(w, "GET  %s                  Prometheus exposition, ?mode=node|all_nodes_aggregated|all_nodes_unaggregated\n", pull.Path)
+		fmt.Fprintf(w, "GET  %s/{group}          one group of events (404 lists the groups)\n", pull.Path)
 	}
 	if a.cfg.Ingest.Enable {
 		fmt.Fprintln(w, "POST /api/v1/events                 ingestion API (JSON or NDJSON)")
