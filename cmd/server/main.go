@@ -200,15 +200,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // index lists the endpoints this configuration serves.
 func (a *app) index(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "duometer %s (node %s)\n\n", buildVersion(), a.cfg.Cluster.NodeName)
+	line := func(method, path, what string) { fmt.Fprintf(w, "%-5s%-30s%s\n", method, path, what) }
 	if a.cfg.Metrics.Prometheus.Enable {
-		fmt.Fprintf(w, "GET  %s                  Prometheus exposition, ?mode=node|all_nodes_aggregated|all_nodes_unaggregated\n", pull.Path)
-		fmt.Fprintf(w, "GET  %s/{group}          one group of events (404 lists the groups)\n", pull.Path)
+		line("GET", pull.Path, "Prometheus exposition, ?mode=node|all_nodes_aggregated|all_nodes_unaggregated")
+		line("GET", pull.Path+"/{group}", "one group of events (404 lists the groups)")
 	}
 	if a.cfg.Ingest.Enable {
-		fmt.Fprintln(w, "POST /api/v1/events                 ingestion API (JSON or NDJSON)")
+		line("POST", "/api/v1/events", "ingestion API (JSON or NDJSON)")
 	}
-	fmt.Fprintln(w, "GET  /-/healthy                      liveness")
-	fmt.Fprintln(w, "GET  /-/ready                        readiness")
+	line("GET", "/-/healthy", "liveness")
+	line("GET", "/-/ready", "readiness")
 }
 
 // stop runs the stops in order and keeps every error.
