@@ -282,6 +282,9 @@ enable = true
 		if err := c.signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
+		// The signal is delivered asynchronously: a thread of c running on the other core
+		// could still answer one fetch. Wait until the kernel says c is stopped.
+		waitStopped(t, c.cmd.Process.Pid)
 		for _, mode := range []string{"all_nodes_aggregated", "all_nodes_unaggregated", "all_nodes_aggregated"} {
 			samples, took := timedScrape(t, a.duometer, auth, promtool, "/metrics/prometheus?mode="+mode)
 			if took > clusterTimeout+1500*time.Millisecond {
@@ -387,4 +390,35 @@ scrape_configs:
 		return r.status == http.StatusOK, fmt.Sprintf("status %d", r.status)
 	})
 	return p
+}
+
+// waitStopped waits until /proc says every thread of pid is stopped (state T).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stopped := true
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatalf("process %d: %v", pid, err)
+		}
+		for _, task := range tasks {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // the thread exited
+			}
+			// The state follows the command name in parentheses: "pid (comm) S ...".
+			if i := strings.LastIndexByte(string(stat), ')'); i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop within 5s of SIGSTOP", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
