@@ -372,24 +372,7 @@ scrape_configs:
       username: %q
       password: %q
 `, mode, target, auth.user, auth.pass)
-	port := freePort(t)
-	p := &promServer{base: "http://" + localAddr(port)}
-	p.process = startProcess(t, "prometheus", nil, bin,
-		"--config.file="+writeFile(t, "prometheus.yml", cfg),
-		"--storage.tsdb.path="+t.TempDir(),
-		"--web.listen-address="+localAddr(port),
-	)
-	waitUntil(t, 30*time.Second, "prometheus /-/ready", func() (bool, string) {
-		if p.exited() {
-			t.Fatalf("prometheus exited during start-up: %v", p.err)
-		}
-		r, err := httpGet(p.base+"/-/ready", nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		return r.status == http.StatusOK, fmt.Sprintf("status %d", r.status)
-	})
-	return p
+	return runPrometheus(t, bin, cfg)
 }
 
 // waitStopped waits until /proc says every thread of pid is stopped (state T).

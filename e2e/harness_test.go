@@ -314,7 +314,12 @@ func httpGetAuth(url string, auth *basicAuth, header map[string]string) (*httpRe
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := httpClient.Do(req)
+	return do(httpClient, req)
+}
+
+// do sends req with c and reads the whole answer.
+func do(c *http.Client, req *http.Request) (*httpResult, error) {
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -146,16 +146,7 @@ func postTo(url string, r ingestRequest) (*httpResult, error) {
 	if c == nil {
 		c = httpClient
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return &httpResult{status: resp.StatusCode, header: resp.Header, body: body}, nil
+	return do(c, req)
 }
 
 // mustPost posts r and requires the status and the exact (trimmed) body.

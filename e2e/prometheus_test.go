@@ -54,11 +54,17 @@ scrape_configs:
 	if auth != nil {
 		fmt.Fprintf(&cfg, "    basic_auth:\n      username: %q\n      password: %q\n", auth.user, auth.pass)
 	}
-	cfgPath := writeFile(t, "prometheus.yml", cfg.String())
+	return runPrometheus(t, bin, cfg.String())
+}
+
+// runPrometheus starts a real Prometheus with the given configuration on a free 127.0.0.1
+// port, stopped when the test ends, and waits until it is ready.
+func runPrometheus(t *testing.T, bin, cfg string) *promServer {
+	t.Helper()
 	port := freePort(t)
 	p := &promServer{base: "http://" + localAddr(port)}
 	p.process = startProcess(t, "prometheus", nil, bin,
-		"--config.file="+cfgPath,
+		"--config.file="+writeFile(t, "prometheus.yml", cfg),
 		"--storage.tsdb.path="+t.TempDir(),
 		"--web.listen-address="+localAddr(port),
 	)
