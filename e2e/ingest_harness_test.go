@@ -8,7 +8,6 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -230,24 +229,4 @@ func samplesNamed(samples []sample, name string) []sample {
 		}
 	}
 	return out
-}
-
-// nonLoopbackIP returns an IPv4 address of this machine that is not a loopback one, or nil.
-func nonLoopbackIP() net.IP {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && n.IP.IsGlobalUnicast() {
-			return n.IP
-		}
-	}
-	return nil
-}
-
-// clientFrom returns an HTTP client whose connections leave from the local address ip.
-func clientFrom(ip net.IP) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 5 * time.Second}
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
 }
