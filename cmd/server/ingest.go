@@ -2,7 +2,7 @@ package main
 
 import (
 	"github.com/duometer/duometer/pkg/ingest"
-	"github.com/duometer/duometer/pkg/pull"
+	"github.com/duometer/duometer/pkg/web"
 )
 
 // setupIngest serves the HTTP ingestion API at /api/v1/events unless ingest.enable is false
@@ -28,7 +28,7 @@ func (a *app) setupIngest() error {
 		return err
 	}
 	// No method in the pattern: the handler answers 405 with Allow itself, counted.
-	a.mux.Handle(ingest.Path, pull.Instrument(a.self, "ingest", h))
+	a.mux.Handle(ingest.Path, web.Instrument(a.self, "ingest", h))
 	if h.LoopbackOnly() {
 		a.log.Warn("ingestion API accepts only loopback clients: no ingest.tokens configured",
 			"path", ingest.Path, "max_body", c.MaxBody, "unknown_events", c.UnknownEvents)

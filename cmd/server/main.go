@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +25,7 @@ import (
 	"github.com/duometer/duometer/pkg/pull"
 	"github.com/duometer/duometer/pkg/push"
 	"github.com/duometer/duometer/pkg/telemetry"
+	"github.com/duometer/duometer/pkg/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise it comes from
@@ -99,7 +98,7 @@ type app struct {
 	self     *events.Self
 	producer *telemetry.Producer
 	mux      *http.ServeMux
-	health   *pull.Health
+	health   *web.Health
 	pull     *pull.Reader       // nil when Prometheus pull is off
 	readers  []sdkmetric.Reader // of the one MeterProvider
 	// stops run after HTTP has stopped and before the MeterProvider shuts down, in order
@@ -112,20 +111,16 @@ type app struct {
 // MeterProvider, which makes the push reader export the latest values once more. Every
 // error is kept.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	telemetry.HandleOTelErrors(log, time.Minute)
-	a := &app{cfg: cfg, log: log, cat: events.NewCatalog(), mux: http.NewServeMux(), health: &pull.Health{}}
+	a := &app{cfg: cfg, log: log, cat: events.NewCatalog(), mux: http.NewServeMux(), health: &web.Health{}}
 	a.self = a.cat.Self()
+	telemetry.HandleOTelErrors(log, time.Minute, a.self)
 	a.producer = telemetry.NewProducer(a.cat)
 	if err := a.setupCatalog(); err != nil {
 		return err
 	}
 	a.self.ConfigLoads.Inc("success")
 
-	instanceID := cfg.Server.InstanceID
-	if instanceID == "" {
-		instanceID = newInstanceID()
-	}
-	res, err := telemetry.NewResource(ctx, buildVersion(), instanceID)
+	res, err := telemetry.NewResource(ctx, buildVersion(), cfg.Server.InstanceID)
 	if err != nil {
 		log.Warn("resource detection incomplete", "err", err)
 	}
@@ -141,7 +136,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	a.mux.HandleFunc("GET /{$}", a.index)
-	tel, err := telemetry.Start(telemetry.Options{Catalog: a.cat, Resource: res, Readers: a.readers, Runtime: true})
+	tel, err := telemetry.Start(telemetry.Options{Catalog: a.cat, Resource: res, Readers: a.readers, Runtime: true, Log: log})
 	if err != nil {
 		return err
 	}
@@ -240,12 +235,6 @@ func (a *app) setupOTLP(ctx context.Context) error {
 	}
 	a.readers = append(a.readers, r)
 	return nil
-}
-
-func newInstanceID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func buildVersion() string {

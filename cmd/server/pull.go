@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/duometer/duometer/pkg/pull"
+	"github.com/duometer/duometer/pkg/telemetry"
+	"github.com/duometer/duometer/pkg/web"
 )
 
 // setupPull adds the Prometheus reader and serves it at /metrics/prometheus (everything) and
@@ -30,7 +32,7 @@ func (a *app) setupPull() error {
 	cluster, err := pull.NewCluster(pull.ClusterOptions{
 		NodeName: cc.NodeName, Peers: cc.Peers, Timeout: cc.Timeout,
 		Username: auth.Username, Secret: auth.Secret.Reveal(),
-		Self: a.self, Log: a.log,
+		Self: a.self, Log: a.log, Instance: telemetry.NewInstanceID(),
 	})
 	if err != nil {
 		return err
@@ -38,12 +40,12 @@ func (a *app) setupPull() error {
 	ep := pull.NewEndpoints(r, pull.NewIndex(a.cat), cluster, a.log)
 	protect := func(h http.Handler) http.Handler {
 		if auth.Enabled() {
-			return pull.BasicAuth(auth.Username, auth.Secret.Reveal(), a.self, h)
+			return web.BasicAuth(auth.Username, auth.Secret.Reveal(), a.self, h)
 		}
 		return h
 	}
-	a.mux.Handle("GET "+pull.Path, pull.Instrument(a.self, "prometheus", protect(ep.Main())))
-	a.mux.Handle("GET "+pull.GroupPattern, pull.Instrument(a.self, "prometheus_group", protect(ep.Group())))
+	a.mux.Handle("GET "+pull.Path, web.Instrument(a.self, "prometheus", protect(ep.Main())))
+	a.mux.Handle("GET "+pull.GroupPattern, web.Instrument(a.self, "prometheus_group", protect(ep.Group())))
 	if len(cc.Peers) > 0 {
 		a.log.Info("cluster", "node", cluster.NodeName(), "peers", cc.Peers, "timeout", cc.Timeout)
 	}

@@ -105,8 +105,10 @@ func validateEventEntries(entries []Event, p *problems) {
 		d, defErr := e.Def()
 		msgs := splitErrors(defErr)
 		kindBad, nameBad := d.Kind == 0, false
-		for _, err := range splitErrors(d.Validate()) {
-			msg := err.Error()
+		var fieldErrs *events.DefError
+		errors.As(d.Validate(), &fieldErrs)
+		for _, fe := range defErrProblems(fieldErrs) {
+			msg := fe.Error()
 			if kindBad && strings.HasPrefix(msg, "kind:") {
 				continue // already reported by Def
 			}
@@ -187,4 +189,11 @@ func (m Metrics) validateEvents(prefix string, p *problems) {
 	if m.CardinalityLimit <= 0 && m.CardinalityLimit != -1 {
 		p.add(prefix+".cardinality-limit", "must be positive or -1, got %d", m.CardinalityLimit)
 	}
+}
+
+func defErrProblems(e *events.DefError) []events.FieldError {
+	if e == nil {
+		return nil
+	}
+	return e.Problems
 }

@@ -7,7 +7,10 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
+
+	"github.com/prometheus/common/model"
 )
 
 // Def is the definition of an event: what it is called, how it aggregates and what it may carry.
@@ -43,47 +46,51 @@ var DefaultSecondsBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5,
 // DefaultBuckets are the bounds of any other histogram (the OpenTelemetry SDK's defaults).
 var DefaultBuckets = []float64{0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000}
 
-var (
-	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$`)
-	labelRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-)
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$`)
 
-// Validate collects every problem of d with errors.Join.
+// Validate reports every problem of d as a *DefError, or returns nil.
 func (d Def) Validate() error {
-	var errs []error
+	var ps []FieldError
+	add := func(field, format string, args ...any) {
+		ps = append(ps, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
 	if !nameRE.MatchString(d.Name) || len(d.Name) > 200 {
-		errs = append(errs, fmt.Errorf("name: %q is not a dotted lower-case name like \"group.event-name\"", d.Name))
+		add("name", "%q is not a dotted lower-case name like \"group.event-name\"", d.Name)
 	}
 	if d.Kind < Counter || d.Kind > Histogram {
-		errs = append(errs, fmt.Errorf("kind: must be counter, updown, gauge or histogram"))
+		add("kind", "must be counter, updown, gauge or histogram")
 	}
 	seen := map[string]bool{}
 	for i, l := range d.Labels {
+		field := "labels[" + strconv.Itoa(i) + "]"
 		switch {
-		case !labelRE.MatchString(l) || len(l) > 100:
-			errs = append(errs, fmt.Errorf("labels[%d]: %q is not a label key (letters, digits, underscores)", i, l))
+		case !model.LegacyValidation.IsValidLabelName(l) || len(l) > 100:
+			add(field, "%q is not a label key (letters, digits, underscores)", l)
 		case l == "le" || l == "quantile" || l == "job" || l == "instance":
-			errs = append(errs, fmt.Errorf("labels[%d]: %q is reserved by Prometheus", i, l))
+			add(field, "%q is reserved by Prometheus", l)
 		case seen[l]:
-			errs = append(errs, fmt.Errorf("labels[%d]: %q appears twice", i, l))
+			add(field, "%q appears twice", l)
 		}
 		seen[l] = true
 	}
 	if d.Aggregation > Consistent {
-		errs = append(errs, fmt.Errorf("aggregation: must be sum, logical, per-node or consistent"))
+		add("aggregation", "must be sum, logical, per-node or consistent")
 	}
 	if len(d.Buckets) > 0 && d.Kind != Histogram {
-		errs = append(errs, fmt.Errorf("buckets: only histograms have buckets"))
+		add("buckets", "only histograms have buckets")
 	}
 	for i, b := range d.Buckets {
 		if math.IsNaN(b) || math.IsInf(b, 0) {
-			errs = append(errs, fmt.Errorf("buckets[%d]: must be finite", i))
+			add("buckets["+strconv.Itoa(i)+"]", "must be finite")
 		} else if i > 0 && b <= d.Buckets[i-1] {
-			errs = append(errs, fmt.Errorf("buckets: must be increasing"))
+			add("buckets", "must be increasing")
 			break
 		}
 	}
-	return errors.Join(errs...)
+	if len(ps) > 0 {
+		return &DefError{Name: d.Name, Problems: ps}
+	}
+	return nil
 }
 
 // Group is the part of the name before the first dot.
@@ -102,6 +109,7 @@ type Catalog struct {
 	mu       sync.Mutex
 	limit    int
 	byName   map[string]*Event
+	byBase   map[string]string // Prometheus base name -> event name
 	disabled []Pattern
 	watchers []func(*Event)
 	self     *Self
@@ -109,16 +117,17 @@ type Catalog struct {
 
 // NewCatalog returns a catalog that holds duometer's own events (see Self).
 func NewCatalog() *Catalog {
-	c := &Catalog{byName: map[string]*Event{}, limit: DefaultCardinalityLimit}
+	c := &Catalog{byName: map[string]*Event{}, byBase: map[string]string{}, limit: DefaultCardinalityLimit}
 	c.self = defineSelf(c)
 	return c
 }
 
-// Define adds an event. It fails when the definition is invalid or the name is taken.
+// Define adds an event. It fails when the definition is invalid (*DefError), the name is
+// taken (ErrDefined) or another event has the same Prometheus base name (*NameClashError).
 // The returned Event is valid for the life of the catalog.
 func (c *Catalog) Define(d Def) (*Event, error) {
 	if err := d.Validate(); err != nil {
-		return nil, fmt.Errorf("event %q: %w", d.Name, err)
+		return nil, err
 	}
 	d.Labels = slices.Clone(d.Labels)
 	d.Buckets = slices.Clone(d.Buckets)
@@ -133,10 +142,16 @@ func (c *Catalog) Define(d Def) (*Event, error) {
 	e := newEvent(c, d, c.limit)
 	if _, dup := c.byName[d.Name]; dup {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("event %q: already defined", d.Name)
+		return nil, fmt.Errorf("event %q: %w", d.Name, ErrDefined)
+	}
+	base := PrometheusBaseName(d.Name)
+	if other, clash := c.byBase[base]; clash {
+		c.mu.Unlock()
+		return nil, &NameClashError{Name: d.Name, Other: other, PrometheusName: base}
 	}
 	e.off.Store(MatchAny(c.disabled, d.Name))
 	c.byName[d.Name] = e
+	c.byBase[base] = d.Name
 	watchers := slices.Clone(c.watchers)
 	c.mu.Unlock()
 	for _, w := range watchers {

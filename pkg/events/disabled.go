@@ -13,11 +13,11 @@ func (p Pattern) Validate() error {
 	s := string(p)
 	switch {
 	case s == "":
-		return fmt.Errorf("empty pattern")
+		return fmt.Errorf("must not be empty")
 	case strings.Count(s, "*") > 1:
-		return fmt.Errorf("pattern %q: at most one '*' allowed", s)
+		return fmt.Errorf("pattern %q may contain at most one \"*\"", s)
 	case strings.Contains(s, "*") && !strings.HasPrefix(s, "*") && !strings.HasSuffix(s, "*"):
-		return fmt.Errorf("pattern %q: '*' only at the start or the end", s)
+		return fmt.Errorf("pattern %q may only have \"*\" at its start or end", s)
 	}
 	return nil
 }

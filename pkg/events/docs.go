@@ -3,35 +3,7 @@ package events
 import (
 	"fmt"
 	"strings"
-
-	"github.com/prometheus/otlptranslator"
 )
-
-// namer names metrics as the OpenTelemetry Prometheus exporter does by default.
-var namer = otlptranslator.NewMetricNamer("", otlptranslator.UnderscoreEscapingWithSuffixes)
-
-// PrometheusName returns the name the OpenTelemetry Prometheus exporter gives the event:
-// dots and dashes become underscores, a unit suffix ("s" → _seconds, "ms" →
-// _milliseconds, "By" → _bytes) and, for counters, "_total" follow. It returns "" for a
-// definition the exporter could not name.
-func PrometheusName(d Def) string {
-	m := otlptranslator.Metric{Name: d.Name, Unit: d.Unit}
-	switch d.Kind {
-	case Counter:
-		m.Type = otlptranslator.MetricTypeMonotonicCounter
-	case UpDownCounter:
-		m.Type = otlptranslator.MetricTypeNonMonotonicCounter
-	case Gauge:
-		m.Type = otlptranslator.MetricTypeGauge
-	case Histogram:
-		m.Type = otlptranslator.MetricTypeHistogram
-	}
-	n, err := namer.Build(m)
-	if err != nil {
-		return ""
-	}
-	return n
-}
 
 // Markdown renders the catalog's events as the reference page docs/metrics.md.
 func Markdown(events []*Event) string {

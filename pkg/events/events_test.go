@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"errors"
 	"flag"
 	"math"
 	"os"
@@ -56,12 +57,42 @@ func TestDefValidate(t *testing.T) {
 
 func TestDefineRejectsDuplicatesAndBuiltins(t *testing.T) {
 	cat := events.NewCatalog()
-	if _, err := cat.Define(events.Def{Name: "duometer.auth.failed", Kind: events.Counter}); err == nil {
-		t.Fatal("redefining a built-in event must fail")
+	_, err := cat.Define(events.Def{Name: "duometer.auth.failed", Kind: events.Counter})
+	if !errors.Is(err, events.ErrDefined) {
+		t.Fatalf("redefining a built-in event: %v, want ErrDefined", err)
 	}
 	cat.MustDefine(events.Def{Name: "a.b", Kind: events.Counter})
-	if _, err := cat.Define(events.Def{Name: "a.b", Kind: events.Gauge}); err == nil {
-		t.Fatal("defining a name twice must fail")
+	if _, err := cat.Define(events.Def{Name: "a.b", Kind: events.Gauge}); !errors.Is(err, events.ErrDefined) {
+		t.Fatalf("defining a name twice: %v, want ErrDefined", err)
+	}
+	cat.MustDefine(events.Def{Name: "a-b.c", Kind: events.Gauge})
+	_, err = cat.Define(events.Def{Name: "a.b.c", Kind: events.Counter})
+	var clash *events.NameClashError
+	if !errors.As(err, &clash) || clash.Other != "a-b.c" || clash.PrometheusName != "a_b_c" {
+		t.Fatalf("a.b.c beside a-b.c: %v, want a NameClashError naming a-b.c and a_b_c", err)
+	}
+	if want := `event "a.b.c" has the same Prometheus name, a_b_c, as "a-b.c"`; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	_, err = cat.Define(events.Def{Name: "x", Labels: []string{"ok", "le"}})
+	var de *events.DefError
+	if !errors.As(err, &de) {
+		t.Fatalf("invalid def: %v, want a DefError", err)
+	}
+	var fields []string
+	for _, p := range de.Problems {
+		fields = append(fields, p.Field)
+	}
+	if want := []string{"name", "kind", "labels[1]"}; !slices.Equal(fields, want) {
+		t.Errorf("DefError fields %q, want %q", fields, want)
+	}
+}
+
+func TestReserved(t *testing.T) {
+	for name, want := range map[string]string{"duometer.x": "duometer.", "go.memory.used": "go.", "process.cpu.time": "process.", "backup.done": "", "godot.x": ""} {
+		if p, _ := events.Reserved(name); p != want {
+			t.Errorf("Reserved(%q) = %q, want %q", name, p, want)
+		}
 	}
 }
 

@@ -30,6 +30,10 @@ type Self struct {
 	IngestEvents *Event
 	// ClusterPeerUp is 1 when the last fetch from a peer succeeded, 0 when it failed, by peer.
 	ClusterPeerUp *Event
+	// TelemetryErrors counts errors of the OpenTelemetry pipeline, by source: "register" (an
+	// event's instrument could not be registered, so neither reader exports it) or "sdk" (what
+	// the SDK reported to its error handler, failed exports among them).
+	TelemetryErrors *Event
 	// CertExpiry is the notAfter time of the server's TLS certificate, in seconds since the
 	// epoch, by certificate file.
 	CertExpiry *Event
@@ -49,6 +53,7 @@ var SelfDefs = []Def{
 	{Name: "duometer.ingest.requests", Kind: Counter, Labels: []string{"code"}, Description: "Requests to the HTTP ingestion API, by status code."},
 	{Name: "duometer.ingest.events", Kind: Counter, Labels: []string{"result"}, Description: "Events received over HTTP, by result: applied, dropped (disabled event) or rejected (invalid request, nothing applied)."},
 	{Name: "duometer.cluster.peer-up", Kind: Gauge, Labels: []string{"peer"}, Aggregation: Consistent, Description: "1 when the last fetch from a cluster peer succeeded, 0 when it failed, by peer."},
+	{Name: "duometer.telemetry.errors", Kind: Counter, Labels: []string{"source"}, Description: "Errors of the OpenTelemetry pipeline, by source: register (an event's instrument could not be registered) or sdk (reported by the SDK, failed exports among them)."},
 	{Name: "duometer.tls.cert-expiry", Kind: Gauge, Unit: "s", Labels: []string{"file"}, Aggregation: PerNode, Description: "When the server's TLS certificate expires (notAfter), in seconds since the epoch, by certificate file."},
 }
 
@@ -71,6 +76,7 @@ func defineSelf(c *Catalog) *Self {
 		IngestRequests:       ev[9],
 		IngestEvents:         ev[10],
 		ClusterPeerUp:        ev[11],
-		CertExpiry:           ev[12],
+		TelemetryErrors:      ev[12],
+		CertExpiry:           ev[13],
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 
 	"github.com/duometer/duometer/pkg/events"
+	"github.com/duometer/duometer/pkg/web"
 )
 
 // Path is where the ingestion API is served.
@@ -106,7 +107,7 @@ func (e *eventInfo) index(key string) int {
 	return -1
 }
 
-// NewHandler returns the ingestion API's handler. Wrap it with pull.Instrument to count its
+// NewHandler returns the ingestion API's handler. Wrap it with web.Instrument to count its
 // requests in duometer.http.*; it counts them itself in duometer.ingest.requests and
 // duometer.ingest.events.
 func NewHandler(opts Options) (*Handler, error) {
@@ -206,7 +207,7 @@ func (h *Handler) putRequest(r *request) {
 // all or nothing.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	code := h.serve(w, r)
-	h.self.IngestRequests.Inc(codeText(code))
+	h.self.IngestRequests.Inc(web.CodeLabel(code))
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
@@ -524,10 +525,6 @@ func (h *Handler) remember(ev *events.Event) *eventInfo {
 	return info
 }
 
-// reservedPrefixes start names that UnknownCounter does not declare: duometer's own events,
-// and the Go runtime and process instruments of the same MeterProvider.
-var reservedPrefixes = []string{"duometer.", "go.", "process."}
-
 // pendingEvent returns the event to declare for an unknown name (UnknownCounter), or nil after
 // adding a problem. The first occurrence in the request fixes its label keys.
 func (h *Handler) pendingEvent(req *request, i int, ev *rawEvent, labels []label) *eventInfo {
@@ -543,11 +540,9 @@ func (h *Handler) pendingEvent(req *request, i int, ev *rawEvent, labels []label
 		}
 		return p
 	}
-	for _, p := range reservedPrefixes {
-		if strings.HasPrefix(ev.name, p) {
-			req.problem(i, ev, fmt.Sprintf("unknown event (names starting with %q are reserved)", p))
-			return nil
-		}
+	if p, reserved := events.Reserved(ev.name); reserved {
+		req.problem(i, ev, fmt.Sprintf("unknown event (names starting with %q are reserved)", p))
+		return nil
 	}
 	if int(h.autos.Load())+len(req.pending) >= h.maxAuto {
 		req.problem(i, ev, fmt.Sprintf("unknown event, and the %d events that ingest.unknown-events may declare are declared", h.maxAuto))
@@ -565,7 +560,7 @@ func (h *Handler) pendingEvent(req *request, i int, ev *rawEvent, labels []label
 		Description: "Declared by the ingestion API on first use (ingest.unknown-events = \"counter\").",
 	}
 	if err := d.Validate(); err != nil {
-		req.problem(i, ev, "unknown event that cannot be declared: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		req.problem(i, ev, "unknown event that cannot be declared: "+defProblems(err))
 		return nil
 	}
 	if req.pending == nil {
@@ -582,7 +577,6 @@ func (h *Handler) pendingEvent(req *request, i int, ev *rawEvent, labels []label
 func (h *Handler) declare(req *request) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var promNames map[string]string // Prometheus base name -> event, built on first need
 	before := req.nproblems
 	defer func() { req.invalid += req.nproblems - before }()
 	for name, p := range req.pending {
@@ -600,36 +594,34 @@ func (h *Handler) declare(req *request) {
 			req.problem(p.first, ev, fmt.Sprintf("unknown event, and the %d events that ingest.unknown-events may declare are declared", h.maxAuto))
 			continue
 		}
-		if promNames == nil {
-			promNames = map[string]string{}
-			for _, e := range h.cat.Events() {
-				promNames[promName(e.Name())] = e.Name()
-			}
-		}
-		pn := promName(name)
-		if other, clash := promNames[pn]; clash {
-			req.problem(p.first, ev, fmt.Sprintf("unknown event whose Prometheus name, %s, is that of %q", pn, other))
-			continue
-		}
 		e, err := h.cat.Define(p.def)
 		if err != nil {
-			req.problem(p.first, ev, "unknown event that cannot be declared: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+			var clash *events.NameClashError
+			if errors.As(err, &clash) {
+				req.problem(p.first, ev, fmt.Sprintf("unknown event whose Prometheus name, %s, is that of %q", clash.PrometheusName, clash.Other))
+			} else {
+				req.problem(p.first, ev, "unknown event that cannot be declared: "+defProblems(err))
+			}
 			continue
 		}
-		promNames[pn] = name
 		h.autos.Add(1)
 		p.ev = e
 		h.remember(e)
 	}
 }
 
-func promName(name string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '.' || r == '-' {
-			return '_'
-		}
-		return r
-	}, name)
+// defProblems words the error of an event definition on one line, without the event's name
+// (the problem already names it).
+func defProblems(err error) string {
+	var de *events.DefError
+	if !errors.As(err, &de) {
+		return err.Error()
+	}
+	msgs := make([]string, len(de.Problems))
+	for i, p := range de.Problems {
+		msgs[i] = p.Error()
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // apply emits the valid events of req; those of disabled events are dropped.
@@ -658,18 +650,6 @@ func (h *Handler) apply(req *request) (applied, dropped int) {
 }
 
 // Answers.
-
-func codeText(code int) string {
-	switch code {
-	case http.StatusAccepted:
-		return "202"
-	case http.StatusBadRequest:
-		return "400"
-	case http.StatusUnauthorized:
-		return "401"
-	}
-	return strconv.Itoa(code)
-}
 
 func writeAccepted(w http.ResponseWriter, applied, dropped int) int {
 	var buf [64]byte

@@ -3,8 +3,6 @@ package pull
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/duometer/duometer/pkg/events"
-	"github.com/duometer/duometer/pkg/telemetry"
+	"github.com/duometer/duometer/pkg/logging"
 )
 
 // Mode is what a pull endpoint answers for, from its ?mode= parameter.
@@ -92,6 +90,9 @@ type ClusterOptions struct {
 	// Username and Secret are the basic-auth credentials sent to peers, those of their
 	// pull endpoint; empty: none.
 	Username, Secret string
+	// Instance is this process's InstanceHeader token: random, drawn once per process
+	// (telemetry.NewInstanceID), never configured, so that no two nodes share it. Required.
+	Instance string
 	// Self counts duometer.cluster.peer-up.
 	Self *events.Self
 	// Log receives a rate-limited warning for each peer that fails.
@@ -111,7 +112,7 @@ type Cluster struct {
 	username string
 	secret   string
 	self     *events.Self
-	warn     *telemetry.RateLimitedLogger
+	warn     *logging.RateLimited
 	client   *http.Client
 	resolver Resolver
 }
@@ -121,7 +122,7 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 	c := &Cluster{
 		nodeName: o.NodeName, timeout: o.Timeout,
 		username: o.Username, secret: o.Secret,
-		self: o.Self, client: o.Client, resolver: o.Resolver,
+		self: o.Self, client: o.Client, resolver: o.Resolver, instance: o.Instance,
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultClusterTimeout
@@ -146,10 +147,10 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c.warn = telemetry.NewRateLimitedLogger(log, time.Minute)
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	c.instance = hex.EncodeToString(b)
+	c.warn = logging.NewRateLimited(log, time.Minute)
+	if c.instance == "" {
+		return nil, errors.New("cluster: ClusterOptions.Instance is empty")
+	}
 	var errs []error
 	for i, p := range o.Peers {
 		u, err := url.Parse(p)

@@ -350,10 +350,10 @@ func TestParseMode(t *testing.T) {
 }
 
 func TestNewClusterPeers(t *testing.T) {
-	if _, err := pull.NewCluster(pull.ClusterOptions{NodeName: "a@h", Peers: []string{"http://10.0.0.2:9464", "https://node.example/prefix/", "http://[::1]:9464"}}); err != nil {
+	if _, err := pull.NewCluster(pull.ClusterOptions{NodeName: "a@h", Instance: "i", Peers: []string{"http://10.0.0.2:9464", "https://node.example/prefix/", "http://[::1]:9464"}}); err != nil {
 		t.Errorf("good peers: %v", err)
 	}
-	_, err := pull.NewCluster(pull.ClusterOptions{NodeName: "a@h", Peers: []string{"10.0.0.2:9464", "ftp://x", "http://", "http://u:p@h:1", "http://h:1/?q=1", "http://h:1/%zz"}})
+	_, err := pull.NewCluster(pull.ClusterOptions{NodeName: "a@h", Instance: "i", Peers: []string{"10.0.0.2:9464", "ftp://x", "http://", "http://u:p@h:1", "http://h:1/?q=1", "http://h:1/%zz"}})
 	if err == nil {
 		t.Fatal("bad peers accepted")
 	}

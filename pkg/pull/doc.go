@@ -1,3 +1,4 @@
 // Package pull serves duometer's metrics for scraping: the OpenTelemetry Prometheus reader on
-// its own registry, and the HTTP handlers around it (basic auth, health, request metrics).
+// its own registry, the main, per-group and cluster-mode endpoints over it, and the merge of
+// the cluster's nodes.
 package pull

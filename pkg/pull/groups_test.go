@@ -26,6 +26,7 @@ import (
 	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/pull"
 	"github.com/duometer/duometer/pkg/telemetry"
+	"github.com/duometer/duometer/pkg/web"
 )
 
 // nodeOpts describe an in-process duometer node: the real pull path (catalog →
@@ -71,7 +72,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 	n := &node{cat: cat, self: cat.Self()}
 	if o.cluster != nil {
 		co := *o.cluster
-		co.Self, co.Log = n.self, o.log
+		co.Self, co.Log, co.Instance = n.self, o.log, telemetry.NewInstanceID()
 		if co.NodeName == "" {
 			co.NodeName = o.name
 		}
@@ -82,7 +83,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 	ep := pull.NewEndpoints(r, pull.NewIndex(cat), n.cluster, o.log)
 	protect := func(h http.Handler) http.Handler {
 		if o.username != "" {
-			return pull.BasicAuth(o.username, o.secret, n.self, h)
+			return web.BasicAuth(o.username, o.secret, n.self, h)
 		}
 		return h
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/pull"
 	"github.com/duometer/duometer/pkg/telemetry"
+	"github.com/duometer/duometer/pkg/web"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -43,7 +44,7 @@ func newServer(t *testing.T, cat *events.Catalog, username, secret string) http.
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	var h http.Handler = r.Handler(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if username != "" {
-		h = pull.BasicAuth(username, secret, cat.Self(), h)
+		h = web.BasicAuth(username, secret, cat.Self(), h)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+pull.Path, h)
@@ -193,37 +194,5 @@ func TestBasicAuth(t *testing.T) {
 	}
 	if self.AuthSuccess.Value() != 1 {
 		t.Errorf("duometer.auth.success = %v, want 1", self.AuthSuccess.Value())
-	}
-}
-
-func TestInstrumentAndHealth(t *testing.T) {
-	cat := events.NewCatalog()
-	self := cat.Self()
-	mux := http.NewServeMux()
-	health := &pull.Health{}
-	health.Register(mux)
-	mux.Handle("GET /teapot", pull.Instrument(self, "teapot", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusTeapot)
-	})))
-	get := func(path string) int {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		return rec.Code
-	}
-	if get("/-/ready") != http.StatusServiceUnavailable {
-		t.Error("ready before SetReady(true)")
-	}
-	health.SetReady(true)
-	if get("/-/ready") != http.StatusOK || get("/-/healthy") != http.StatusOK {
-		t.Error("health endpoints not OK")
-	}
-	get("/teapot")
-	get("/teapot")
-	if v := self.HTTPRequests.With("teapot", "418").Value(); v != 2 {
-		t.Errorf("duometer.http.requests{teapot,418} = %v, want 2", v)
-	}
-	c := make([]uint64, len(events.DefaultSecondsBuckets)+1)
-	if n, _ := self.HTTPRequestTime.With("teapot").HistogramInto(c); n != 2 {
-		t.Errorf("duometer.http.request-time count = %d, want 2", n)
 	}
 }

@@ -19,7 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/duometer/duometer/pkg/events"
-	"github.com/duometer/duometer/pkg/telemetry"
+	"github.com/duometer/duometer/pkg/logging"
 )
 
 // PushgatewayExporter is the exporter label of the duometer.push.* events for Pushgateway
@@ -81,7 +81,7 @@ type Pushgateway struct {
 	transport *http.Transport
 	client    *http.Client
 	log       *slog.Logger
-	rl        *telemetry.RateLimitedLogger
+	rl        *logging.RateLimited
 
 	ok, failed, took *events.Series
 
@@ -153,7 +153,7 @@ func NewPushgateway(o PushgatewayOptions) (*Pushgateway, error) {
 		method: method, header: header, user: user, pw: pw, useAuth: useAuth,
 		interval: o.Interval, timeout: o.Timeout, gatherer: o.Gatherer,
 		transport: tr, client: &http.Client{Transport: tr, Timeout: o.Timeout},
-		log: log, rl: telemetry.NewRateLimitedLogger(log, time.Minute),
+		log: log, rl: logging.NewRateLimited(log, time.Minute),
 		ok:     o.Self.PushExports.With(PushgatewayExporter),
 		failed: o.Self.PushFailures.With(PushgatewayExporter),
 		took:   o.Self.PushExportTime.With(PushgatewayExporter),
@@ -271,7 +271,7 @@ func (p *Pushgateway) push(ctx context.Context) error {
 type relabel struct {
 	g        prometheus.Gatherer
 	reserved map[string]bool
-	log      *telemetry.RateLimitedLogger
+	log      *logging.RateLimited
 }
 
 func (r relabel) Gather() ([]*dto.MetricFamily, error) {

@@ -2,8 +2,11 @@ package telemetry
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 
@@ -34,6 +37,9 @@ type Options struct {
 	Readers []sdkmetric.Reader
 	// Runtime adds the Go runtime (go.*) and process (process.*) instruments.
 	Runtime bool
+	// Log receives the registration failures of events defined after Start, which are also
+	// counted in duometer.telemetry.errors{source="register"}. Nil discards.
+	Log *slog.Logger
 	// Exemplars turns exemplar reservoirs on. They are off by default: they cost a quarter of
 	// the SDK's synchronous Add and most of its memory per series, and events carry no trace
 	// context for them to sample.
@@ -45,9 +51,11 @@ type Telemetry struct {
 	mp    *sdkmetric.MeterProvider
 	meter metric.Meter
 
+	log       *slog.Logger
+	regErrors *events.Series // duometer.telemetry.errors{source="register"}
+
 	mu   sync.Mutex
 	seen map[*events.Event]bool
-	errs []error // registration failures of events defined after Start
 }
 
 // Start builds the MeterProvider over the readers and registers an observable instrument for
@@ -87,9 +95,15 @@ func Start(opts Options) (*Telemetry, error) {
 				sdkmetric.Instrument{Name: "go.goroutine.count"}, sdkmetric.Stream{Name: "go.goroutines"})))
 		}
 	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	t := &Telemetry{
-		mp:   sdkmetric.NewMeterProvider(mpOpts...),
-		seen: map[*events.Event]bool{},
+		mp:        sdkmetric.NewMeterProvider(mpOpts...),
+		seen:      map[*events.Event]bool{},
+		log:       log,
+		regErrors: opts.Catalog.Self().TelemetryErrors.With("register"),
 	}
 	t.meter = t.mp.Meter(ScopeName)
 	var errs []error
@@ -117,20 +131,17 @@ func Start(opts Options) (*Telemetry, error) {
 func (t *Telemetry) MeterProvider() *sdkmetric.MeterProvider { return t.mp }
 
 // Shutdown shuts the provider down, which makes every periodic reader collect and export
-// once more, so the last push carries the latest values. It returns every error met,
-// including those of registering events defined after Start, and gives up when ctx is done.
+// once more, so the last push carries the latest values. It gives up when ctx is done.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
-	err := t.mp.Shutdown(ctx)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return errors.Join(append([]error{err}, t.errs...)...)
+	return t.mp.Shutdown(ctx)
 }
 
+// defined registers an event defined after Start. A failure is logged and counted when it
+// happens: the event then reaches no reader, and nothing else is wrong.
 func (t *Telemetry) defined(e *events.Event) {
 	if err := t.register(e); err != nil {
-		t.mu.Lock()
-		t.errs = append(t.errs, err)
-		t.mu.Unlock()
+		t.regErrors.Inc()
+		t.log.Error("event not exported: its instrument could not be registered", "event", e.Name(), "err", err)
 	}
 }
 
@@ -194,10 +205,21 @@ func (o *observer) observe(_ context.Context, obs metric.Observer) error {
 	return nil
 }
 
+// NewInstanceID returns a random identifier of 32 hexadecimal digits, for a process that is
+// given none (service.instance.id) and wherever a process must tell itself from its peers.
+func NewInstanceID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // NewResource describes this process: service.name "duometer", service.version,
-// service.instance.id and host.name, then what OTEL_RESOURCE_ATTRIBUTES and
-// OTEL_SERVICE_NAME say.
+// service.instance.id (NewInstanceID when instanceID is empty) and host.name, then what
+// OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME say.
 func NewResource(ctx context.Context, version, instanceID string) (*resource.Resource, error) {
+	if instanceID == "" {
+		instanceID = NewInstanceID()
+	}
 	hostname, err := os.Hostname()
 	if err != nil {
 		hostname = "unknown"

@@ -1,4 +1,4 @@
-package pull
+package web
 
 import (
 	"crypto/sha256"

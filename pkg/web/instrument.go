@@ -1,9 +1,8 @@
-package pull
+package web
 
 import (
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/duometer/duometer/pkg/events"
@@ -17,7 +16,7 @@ func Instrument(self *events.Self, handler string, next http.Handler) http.Handl
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		self.HTTPRequests.Inc(handler, statusText(sw.code))
+		self.HTTPRequests.Inc(handler, CodeLabel(sw.code))
 		timing.Emit(time.Since(start).Seconds())
 	})
 }
@@ -43,35 +42,19 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer (Flush and deadlines).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func statusText(code int) string {
-	switch code {
-	case 200:
-		return "200"
-	case 401:
-		return "401"
-	case 404:
-		return "404"
+// codeLabels holds the label of every status code from 100 to 599, made once.
+var codeLabels = func() (labels [600]string) {
+	for code := 100; code < len(labels); code++ {
+		labels[code] = strconv.Itoa(code)
+	}
+	return labels
+}()
+
+// CodeLabel is the value of a code label for an HTTP status code: its decimal digits. It
+// does not allocate for the codes from 100 to 599.
+func CodeLabel(code int) string {
+	if code >= 100 && code < len(codeLabels) {
+		return codeLabels[code]
 	}
 	return strconv.Itoa(code)
-}
-
-// Health serves /-/healthy (200 while the process runs) and /-/ready (200 once ready is set,
-// 503 before and after, so a load balancer stops sending during shutdown).
-type Health struct{ ready atomic.Bool }
-
-// SetReady marks the server ready or not.
-func (h *Health) SetReady(ok bool) { h.ready.Store(ok) }
-
-// Register adds /-/healthy and /-/ready to mux.
-func (h *Health) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("OK\n"))
-	})
-	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !h.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("OK\n"))
-	})
 }
