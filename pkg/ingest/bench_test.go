@@ -1,81 +1,25 @@
 package ingest
 
-// In-process benchmarks of the decoder, beside encoding/json, and of the whole handler. The
+// In-process benchmarks of the whole handler. The decoder's, beside encoding/json, are in
+// internal/decode (beside other JSON libraries in the module internal/decodebench); the
 // throughput over HTTP, with the load generator in a second process, is measured by
 // internal/loadgen (see docs/performance.md):
 //
-//	go test -run '^$' -bench . -benchmem ./pkg/ingest/
+//	go test -run '^$' -bench . -benchmem ./pkg/ingest/...
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/duometer/duometer/pkg/events"
+	"github.com/duometer/duometer/pkg/ingest/internal/decode/decodetest"
 )
 
 // batchBody is a JSON array of n backup.completed events over `distinct` hosts.
-func batchBody(n, distinct int) string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`{"event":"backup.completed","labels":{"host":"db`)
-		b.WriteString(strconv.Itoa(i % distinct))
-		b.WriteString(`","kind":"full"},"value":1}`)
-	}
-	b.WriteByte(']')
-	return b.String()
-}
-
-func BenchmarkDecode(b *testing.B) {
-	body := batchBody(1000, 10)
-	b.Run("duometer", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(body)))
-		d := decoder{maxEvents: DefaultMaxEvents}
-		for b.Loop() {
-			if err := d.decode(body, formatJSON); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/event")
-	})
-	// encoding/json as it would be used here: a Decoder over the array, one Decode per
-	// element into a reused struct whose value keeps its raw text (to tell "NaN" from 1).
-	b.Run("encoding_json", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(body)))
-		type event struct {
-			Event  string            `json:"event"`
-			Labels map[string]string `json:"labels"`
-			Value  json.RawMessage   `json:"value"`
-		}
-		var e event
-		for b.Loop() {
-			dec := json.NewDecoder(strings.NewReader(body))
-			if _, err := dec.Token(); err != nil {
-				b.Fatal(err)
-			}
-			for dec.More() {
-				e = event{}
-				if err := dec.Decode(&e); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := strconv.ParseFloat(string(e.Value), 64); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/event")
-	})
-}
+func batchBody(n, distinct int) string { return decodetest.BatchBody(n, distinct) }
 
 func benchCatalog(tb testing.TB) *events.Catalog {
 	cat := events.NewCatalog()

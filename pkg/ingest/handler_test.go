@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,25 +12,22 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/duometer/duometer/internal/testutil"
 	"github.com/duometer/duometer/pkg/events"
 )
 
 // testCatalog holds one event of each kind and a disabled one.
 func testCatalog(t testing.TB) *events.Catalog {
 	t.Helper()
-	cat := events.NewCatalog()
-	for _, d := range []events.Def{
-		{Name: "backup.completed", Kind: events.Counter, Labels: []string{"host", "kind"}},
-		{Name: "backup.duration", Kind: events.Histogram, Unit: "s", Labels: []string{"host"}},
-		{Name: "queue.depth", Kind: events.Gauge},
-		{Name: "queue.inflight", Kind: events.UpDownCounter, Labels: []string{"queue"}},
-		{Name: "debug.noise", Kind: events.Counter, Labels: []string{"x"}},
-	} {
-		cat.MustDefine(d)
-	}
+	cat := testutil.Catalog(t,
+		events.Def{Name: "backup.completed", Kind: events.Counter, Labels: []string{"host", "kind"}},
+		events.Def{Name: "backup.duration", Kind: events.Histogram, Unit: "s", Labels: []string{"host"}},
+		events.Def{Name: "queue.depth", Kind: events.Gauge},
+		events.Def{Name: "queue.inflight", Kind: events.UpDownCounter, Labels: []string{"queue"}},
+		events.Def{Name: "debug.noise", Kind: events.Counter, Labels: []string{"x"}},
+	)
 	if err := cat.SetDisabled([]string{"debug.*"}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,30 +88,10 @@ func do(h http.Handler, c call) answer {
 	default:
 		req.RemoteAddr = c.remote
 	}
-	switch c.ctype {
-	case "":
-		req.Header.Set("Content-Type", "application/json")
-	case "-":
-	default:
-		req.Header.Set("Content-Type", c.ctype)
-	}
-	if c.encoding != "" {
-		req.Header.Set("Content-Encoding", c.encoding)
-	}
-	if c.auth != "" {
-		req.Header.Set("Authorization", c.auth)
-	}
+	req.Header = testutil.IngestHeader(c.ctype, c.encoding, c.auth)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return answer{code: rec.Code, header: rec.Header(), body: rec.Body.String()}
-}
-
-func gz(s string) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	_, _ = io.WriteString(w, s)
-	_ = w.Close()
-	return b.Bytes()
 }
 
 func value(t *testing.T, cat *events.Catalog, name string, labels ...string) float64 {
@@ -134,7 +112,7 @@ func TestHandlerAccepts(t *testing.T) {
 		{"object", call{body: []byte(`{"event": "backup.completed", "labels": {"host": "db1", "kind": "full"}, "value": 1}`)}, `{"applied":1,"dropped":0}`},
 		{"array", call{body: []byte(`[{"event":"backup.completed","labels":{"kind":"full","host":"db1"}},{"event":"queue.depth","value":7}]`)}, `{"applied":2,"dropped":0}`},
 		{"ndjson", call{ctype: "application/x-ndjson", body: []byte("{\"event\":\"backup.completed\",\"labels\":{\"host\":\"db1\",\"kind\":\"full\"}}\n{\"event\":\"queue.inflight\",\"labels\":{\"queue\":\"q\"},\"value\":-2}\n")}, `{"applied":2,"dropped":0}`},
-		{"gzip", call{encoding: "gzip", body: gz(`{"event":"backup.completed","labels":{"host":"db1","kind":"full"},"value":3}`)}, `{"applied":1,"dropped":0}`},
+		{"gzip", call{encoding: "gzip", body: testutil.Gzip(t, `{"event":"backup.completed","labels":{"host":"db1","kind":"full"},"value":3}`)}, `{"applied":1,"dropped":0}`},
 		{"charset", call{ctype: "application/json; charset=UTF-8", body: []byte(`{"event":"queue.depth","value":1}`)}, `{"applied":1,"dropped":0}`},
 		{"chunked", call{chunked: true, body: []byte(`{"event":"queue.depth","value":1}`)}, `{"applied":1,"dropped":0}`},
 		{"disabled", call{body: []byte(`[{"event":"debug.noise","labels":{"x":"1"}},{"event":"queue.depth","value":1}]`)}, `{"applied":1,"dropped":1}`},
@@ -258,7 +236,7 @@ func TestHandlerRejects(t *testing.T) {
 			415, []string{`unsupported Content-Encoding \"br\"`}, [2]string{"Accept-Encoding", "gzip"}},
 		{"not gzip", call{encoding: "gzip", body: []byte(`{"event":"queue.depth","value":1}`)},
 			400, []string{`reading the body: gzip: invalid header`}, [2]string{}},
-		{"truncated gzip", call{encoding: "gzip", body: gz(`{"event":"queue.depth","value":1}`)[:20]},
+		{"truncated gzip", call{encoding: "gzip", body: testutil.Gzip(t, `{"event":"queue.depth","value":1}`)[:20]},
 			400, []string{`reading the body: gzip: unexpected EOF`}, [2]string{}},
 		{"GET", call{method: http.MethodGet},
 			405, []string{`method \"GET\" not allowed`}, [2]string{"Allow", "POST"}},
@@ -369,8 +347,8 @@ func TestHandlerBodyLimits(t *testing.T) {
 		{"at the limit", call{body: []byte("[" + strings.Repeat(" ", max-2-len(event)) + event + "]")}, 202, ""},
 		{"over the limit", call{body: []byte(big)}, 413, "body larger than ingest.max-body (1000 bytes)"},
 		{"over the limit, chunked", call{chunked: true, body: []byte(big)}, 413, "body larger than ingest.max-body"},
-		{"gzip bomb", call{encoding: "gzip", body: gz(strings.Repeat(" ", 10*max) + event)}, 413, "decompressed body larger than ingest.max-body"},
-		{"gzip just fits", call{encoding: "gzip", body: gz(strings.Repeat(" ", max-len(event)) + event)}, 202, ""},
+		{"gzip bomb", call{encoding: "gzip", body: testutil.Gzip(t, strings.Repeat(" ", 10*max)+event)}, 413, "decompressed body larger than ingest.max-body"},
+		{"gzip just fits", call{encoding: "gzip", body: testutil.Gzip(t, strings.Repeat(" ", max-len(event))+event)}, 202, ""},
 		{"too many events", call{body: []byte("[" + strings.TrimSuffix(strings.Repeat(`{},`, 6), ",") + "]")}, 413, "more than 5 events in one request"},
 		{"too many lines", call{ctype: "application/x-ndjson", body: []byte(strings.Repeat("{}\n", 6))}, 413, "more than 5 events"},
 	}
@@ -384,22 +362,46 @@ func TestHandlerBodyLimits(t *testing.T) {
 	}
 }
 
-// A gzip bomb is stopped after max-body bytes of output, not decompressed whole.
+// A gzip bomb is stopped after max-body bytes of output: it is never decompressed whole, and
+// memory does not grow with its decompressed size.
 func TestHandlerGzipBombMemory(t *testing.T) {
 	h := newTestHandler(t, Options{})
-	bomb := gz(strings.Repeat("[", 256<<20)) // 256 MiB of '[' in about 250 KiB
+	// 256 MiB of '[' in about 250 KiB: 128 gzip members of 2 MiB each, compressed once and
+	// repeated (a gzip reader reads concatenated members as one stream; one member alone is
+	// over max-body). The checksum of the last member is broken: a handler that decompressed
+	// the bomb whole would find it and answer 400, not 413.
+	const members, size = 128, 2 << 20
+	member := testutil.Gzip(t, strings.Repeat("[", size))
+	bomb := bytes.Repeat(member, members)
+	bomb[len(bomb)-8] ^= 0xff // the CRC-32 of the last member's trailer
 	if len(bomb) > DefaultMaxBody {
 		t.Fatalf("bomb of %d bytes", len(bomb))
 	}
+	if _, err := io.Copy(io.Discard, gzipReader(t, bomb[len(bomb)-len(member):])); !errors.Is(err, gzip.ErrChecksum) {
+		t.Fatalf("the last member decompresses with %v, want %v", err, gzip.ErrChecksum)
+	}
+	if n, err := io.Copy(io.Discard, io.LimitReader(gzipReader(t, bomb), 2*size+1)); n != 2*size+1 || err != nil {
+		t.Fatalf("the bomb's first members decompress to %d bytes, %v", n, err)
+	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if a := do(h, call{encoding: "gzip", body: bomb}); a.code != http.StatusRequestEntityTooLarge {
+	if a := do(h, call{encoding: "gzip", body: bomb}); a.code != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(a.body, "decompressed body larger than ingest.max-body (1048576 bytes)") {
 		t.Fatalf("%d %s", a.code, a.body)
 	}
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
-		t.Errorf("a gzip bomb allocated %d MiB", grew>>20)
+		t.Errorf("a gzip bomb of %d MiB allocated %d MiB", members*size>>20, grew>>20)
 	}
+}
+
+func gzipReader(t *testing.T, b []byte) *gzip.Reader {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zr
 }
 
 func TestHandlerTokens(t *testing.T) {
@@ -580,21 +582,15 @@ func TestHandlerConcurrent(t *testing.T) {
 	cat := testCatalog(t)
 	h := newTestHandler(t, Options{Catalog: cat, UnknownEvents: UnknownCounter})
 	const workers, perWorker = 8, 50
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < perWorker; i++ {
-				body := fmt.Sprintf(`[{"event":"backup.completed","labels":{"host":"h%d","kind":"full"}},{"event":"race.auto","labels":{"w":"%d"}}]`, i%5, w)
-				if a := do(h, call{body: []byte(body)}); a.code != http.StatusAccepted {
-					t.Errorf("%d %s", a.code, a.body)
-					return
-				}
+	testutil.Concurrently(workers, func(w int) {
+		for i := range perWorker {
+			body := fmt.Sprintf(`[{"event":"backup.completed","labels":{"host":"h%d","kind":"full"}},{"event":"race.auto","labels":{"w":"%d"}}]`, i%5, w)
+			if a := do(h, call{body: []byte(body)}); a.code != http.StatusAccepted {
+				t.Errorf("%d %s", a.code, a.body)
+				return
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	total := 0.0
 	for _, s := range cat.Lookup("backup.completed").Series() {
 		total += s.Value()
@@ -610,13 +606,16 @@ func TestHandlerConcurrent(t *testing.T) {
 
 func TestNewHandlerErrors(t *testing.T) {
 	cat := events.NewCatalog()
-	for _, o := range []Options{
-		{},
-		{Catalog: cat, UnknownEvents: "gauge"},
-		{Catalog: cat, Tokens: []string{"ok", ""}},
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{}, "ingest: Options.Catalog is nil"},
+		{Options{Catalog: cat, UnknownEvents: "gauge"}, `ingest: unknown-events "gauge": want "reject" or "counter"`},
+		{Options{Catalog: cat, Tokens: []string{"ok", ""}}, "ingest: tokens[1] is empty"},
 	} {
-		if _, err := NewHandler(o); err == nil {
-			t.Errorf("NewHandler(%+v) succeeded", o)
+		if _, err := NewHandler(c.o); err == nil || err.Error() != c.want {
+			t.Errorf("NewHandler(%+v) = %v, want the error %q", c.o, err, c.want)
 		}
 	}
 }

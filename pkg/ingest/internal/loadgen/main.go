@@ -186,8 +186,7 @@ func main() {
 	}
 	fmt.Println()
 	if n := bad.Load(); n > 0 {
-		fmt.Printf("  NOT ACCEPTED %d requests, last: %v\n", n, lastBad.Load())
-		os.Exit(1)
+		fail(fmt.Errorf("NOT ACCEPTED %d requests, last: %v", n, lastBad.Load()))
 	}
 	if srv != nil {
 		// The server counted every event: its scrape says so.
@@ -404,7 +403,7 @@ func startServer(bin string) (*serverProc, error) {
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("server not ready after 10s: %v", err)
+			return nil, fmt.Errorf("server not ready after 10s: %w", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -468,7 +467,7 @@ func (s *serverProc) scrapeTotal() (float64, error) {
 			f := strings.Fields(line)
 			v, err := strconv.ParseFloat(f[len(f)-1], 64)
 			if err != nil {
-				return 0, fmt.Errorf("scrape line %q: %v", line, err)
+				return 0, fmt.Errorf("scrape line %q: %w", line, err)
 			}
 			total += v
 		}

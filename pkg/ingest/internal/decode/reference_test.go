@@ -1,4 +1,4 @@
-package ingest
+package decode
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 )
 
 // The reference decoder: the same request shapes decoded with encoding/json. FuzzDecode
-// checks that the decoder agrees with it, and BenchmarkDecode measures it beside the decoder.
+// checks that the Decoder agrees with it.
 
 // refEvent is an event as the reference reads it.
 type refEvent struct {
@@ -24,8 +24,8 @@ type refEvent struct {
 
 // refDecode decodes body with encoding/json. ok is false when the body is not well-formed
 // or not of the request's shape.
-func refDecode(body []byte, f format) (evs []refEvent, ok bool) {
-	if f == formatNDJSON {
+func refDecode(body []byte, f Format) (evs []refEvent, ok bool) {
+	if f == NDJSON {
 		for _, line := range bytes.Split(body, []byte("\n")) {
 			if len(bytes.Trim(line, " \t\r")) == 0 {
 				continue
@@ -171,32 +171,33 @@ func hasDuplicateKeys(body []byte) bool {
 }
 
 // sameEvents compares the decoder's events with the reference's; it returns "" when they agree.
-func sameEvents(d *decoder, ref []refEvent) string {
-	if len(d.events) != len(ref) {
-		return "event count " + strconv.Itoa(len(d.events)) + " vs " + strconv.Itoa(len(ref))
+func sameEvents(d *Decoder, ref []refEvent) string {
+	evs := d.Events()
+	if len(evs) != len(ref) {
+		return "event count " + strconv.Itoa(len(evs)) + " vs " + strconv.Itoa(len(ref))
 	}
-	for i, e := range d.events {
-		r := ref[i]
+	for i := range evs {
+		e, r := &evs[i], ref[i]
 		at := "[" + strconv.Itoa(i) + "] "
-		if (e.problem != "") != r.problem {
-			return at + "problem " + strconv.Quote(e.problem) + " vs reference problem " + strconv.FormatBool(r.problem)
+		if (e.Problem != "") != r.problem {
+			return at + "problem " + strconv.Quote(e.Problem) + " vs reference problem " + strconv.FormatBool(r.problem)
 		}
 		if r.problem {
 			continue
 		}
-		if e.hasName != r.hasName || e.name != r.name {
-			return at + "name " + strconv.Quote(e.name) + " vs " + strconv.Quote(r.name)
+		if e.HasName != r.hasName || e.Name != r.name {
+			return at + "name " + strconv.Quote(e.Name) + " vs " + strconv.Quote(r.name)
 		}
-		if e.hasValue != r.hasValue || math.Float64bits(e.value) != math.Float64bits(r.value) {
-			return at + "value " + strconv.FormatFloat(e.value, 'g', -1, 64) + " vs " + strconv.FormatFloat(r.value, 'g', -1, 64)
+		if e.HasValue != r.hasValue || math.Float64bits(e.Value) != math.Float64bits(r.value) {
+			return at + "value " + strconv.FormatFloat(e.Value, 'g', -1, 64) + " vs " + strconv.FormatFloat(r.value, 'g', -1, 64)
 		}
-		labels := d.labels[e.labels : e.labels+e.nlabels]
+		labels := d.Labels(e)
 		if len(labels) != len(r.labels) {
 			return at + "label count " + strconv.Itoa(len(labels)) + " vs " + strconv.Itoa(len(r.labels))
 		}
 		for _, l := range labels {
-			if v, ok := r.labels[l.key]; !ok || v != l.value {
-				return at + "label " + strconv.Quote(l.key) + "=" + strconv.Quote(l.value) + " vs " + strconv.Quote(v)
+			if v, ok := r.labels[l.Key]; !ok || v != l.Value {
+				return at + "label " + strconv.Quote(l.Key) + "=" + strconv.Quote(l.Value) + " vs " + strconv.Quote(v)
 			}
 		}
 	}
@@ -204,9 +205,9 @@ func sameEvents(d *decoder, ref []refEvent) string {
 }
 
 // compareWithReference decodes body with both decoders and returns "" when they agree.
-func compareWithReference(body []byte, f format) string {
-	d := decoder{maxEvents: DefaultMaxEvents}
-	err := d.decode(string(body), f)
+func compareWithReference(body []byte, f Format) string {
+	d := Decoder{}
+	err := d.Decode(string(body), f)
 	ref, refOK := refDecode(body, f)
 	if err != nil {
 		msg := err.Error()
