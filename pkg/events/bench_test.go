@@ -47,7 +47,7 @@ var benchObservations = func() [64]float64 {
 type benchFixture struct {
 	cat      *events.Catalog
 	counter  *events.Series // pre-resolved, 2 labels
-	labelled *events.Event  // same event, values given per call
+	labeled  *events.Event  // same event, values given per call
 	hist     *events.Series // pre-resolved histogram, unit "s" (DefaultSecondsBuckets)
 	disabled *events.Series // a disabled event's series
 
@@ -71,8 +71,8 @@ func newBenchFixture(tb testing.TB) *benchFixture {
 	if err := f.cat.SetDisabled([]string{"bench.disabled"}); err != nil {
 		tb.Fatal(err)
 	}
-	f.labelled = f.cat.MustDefine(events.Def{Name: "bench.requests", Kind: events.Counter, Labels: []string{"handler", "code"}})
-	f.counter = f.labelled.With("a", "b")
+	f.labeled = f.cat.MustDefine(events.Def{Name: "bench.requests", Kind: events.Counter, Labels: []string{"handler", "code"}})
+	f.counter = f.labeled.With("a", "b")
 	f.hist = f.cat.MustDefine(events.Def{Name: "bench.latency", Kind: events.Histogram, Unit: "s", Labels: []string{"handler"}}).With("a")
 	f.disabled = f.cat.MustDefine(events.Def{Name: "bench.disabled", Kind: events.Counter}).With()
 
@@ -241,7 +241,7 @@ func BenchmarkCounterLabels(b *testing.B) {
 	})
 	b.Run("duometer", func(b *testing.B) {
 		b.ReportAllocs()
-		e := f.labelled
+		e := f.labeled
 		for b.Loop() {
 			e.Inc("a", "b")
 		}
@@ -261,7 +261,7 @@ func BenchmarkCounterLabelsParallel(b *testing.B) {
 	})
 	b.Run("duometer", func(b *testing.B) {
 		b.ReportAllocs()
-		e := f.labelled
+		e := f.labeled
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				e.Inc("a", "b")

@@ -190,9 +190,7 @@ func (e *Event) lookupLocked(h uint64, lv []string) (*Series, bool) {
 	}
 	if limit := int(e.limit.Load()); limit > 0 && e.labelled >= limit {
 		if e.overflow == nil {
-			e.overflow = e.newSeries(nil)
-			e.overflow.attrs = attribute.NewSet(attribute.Bool(OverflowAttribute, true))
-			e.all = append(e.all, e.overflow)
+			e.overflow = e.newOverflow()
 		}
 		return e.overflow, true
 	}
@@ -230,6 +228,14 @@ func (e *Event) missed() {
 	}
 	e.read.Store(&m)
 	e.dirty, e.misses = nil, 0
+}
+
+// newOverflow creates the event's overflow series. e.mu is held.
+func (e *Event) newOverflow() *Series {
+	s := e.newSeries(nil)
+	s.attrs = attribute.NewSet(attribute.Bool(OverflowAttribute, true))
+	e.all = append(e.all, s)
+	return s
 }
 
 func collisionKey(lv []string) string {

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/duometer/duometer/internal/testutil"
 	"github.com/duometer/duometer/pkg/events"
 )
 
@@ -238,21 +238,15 @@ func TestConcurrentEmit(t *testing.T) {
 	h := cat.MustDefine(events.Def{Name: "load.sizes", Kind: events.Histogram, Buckets: []float64{1, 2}}).With()
 	keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 	const workers, perWorker = 8, 2000
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < perWorker; i++ {
-				ev.Inc(keys[i%len(keys)])
-				h.Emit(1.5)
-				if i%100 == 0 {
-					_ = ev.Series()
-				}
+	testutil.Concurrently(workers, func(int) {
+		for i := range perWorker {
+			ev.Inc(keys[i%len(keys)])
+			h.Emit(1.5)
+			if i%100 == 0 {
+				_ = ev.Series()
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	var total float64
 	for _, s := range ev.Series() {
 		total += s.Value()

@@ -18,8 +18,20 @@ type Self struct {
 	PushFailures *Event
 	// PushExportTime observes how long push exports took, successful or not, by exporter.
 	PushExportTime *Event
-	// ConfigLoads counts configuration loads, by result.
+	// ConfigLoads counts configuration loads (at start and reloads), by result.
 	ConfigLoads *Event
+	// ConfigLastReloadSuccessful is 1 when the last configuration load succeeded, else 0.
+	ConfigLastReloadSuccessful *Series
+	// ConfigLastReloadSuccessTime is when the configuration was last loaded successfully,
+	// in seconds since the epoch.
+	ConfigLastReloadSuccessTime *Series
+	// BuildInfo is 1, labelled with the version, VCS revision and Go version of the binary.
+	BuildInfo *Event
+	// StorageWrites counts snapshot writes, by result (success or failure).
+	StorageWrites *Event
+	// StorageRestored counts the series read from the snapshot at start, by result:
+	// restored, or skipped (their event is gone or changed).
+	StorageRestored *Event
 	// CardinalityOverflows counts emissions folded into an event's overflow series because
 	// the event had reached its cardinality limit, by event.
 	CardinalityOverflows *Event
@@ -48,7 +60,12 @@ var SelfDefs = []Def{
 	{Name: "duometer.push.exports", Kind: Counter, Labels: []string{"exporter"}, Description: "Push exports that succeeded, by exporter."},
 	{Name: "duometer.push.failures", Kind: Counter, Labels: []string{"exporter"}, Description: "Push exports that failed, by exporter."},
 	{Name: "duometer.push.export-time", Kind: Histogram, Unit: "s", Labels: []string{"exporter"}, Description: "Time taken by push exports, successful or not, by exporter."},
-	{Name: "duometer.config.loads", Kind: Counter, Labels: []string{"result"}, Description: "Configuration loads, by result (success or failure)."},
+	{Name: "duometer.config.loads", Kind: Counter, Labels: []string{"result"}, Description: "Configuration loads, at start and by reload, by result (success or failure)."},
+	{Name: "duometer.config.last-reload-successful", Kind: Gauge, Aggregation: PerNode, Description: "1 when the last configuration load succeeded, else 0."},
+	{Name: "duometer.config.last-reload-success-time", Kind: Gauge, Unit: "s", Aggregation: PerNode, Description: "When the configuration was last loaded successfully, in seconds since the epoch."},
+	{Name: "duometer.build.info", Kind: Gauge, Labels: []string{"version", "revision", "goversion"}, Aggregation: PerNode, Description: "1, labelled with the version, VCS revision and Go version of the running binary."},
+	{Name: "duometer.storage.writes", Kind: Counter, Labels: []string{"result"}, Description: "Snapshot writes of every series to storage.path, by result (success or failure)."},
+	{Name: "duometer.storage.restored", Kind: Counter, Labels: []string{"result"}, Description: "Series read from the snapshot at start, by result: restored, or skipped (their event is gone or changed)."},
 	{Name: "duometer.cardinality.overflows", Kind: Counter, Labels: []string{"event"}, CardinalityLimit: -1, Description: "Emissions folded into an event's overflow series because it had reached its cardinality limit, by event."},
 	{Name: "duometer.ingest.requests", Kind: Counter, Labels: []string{"code"}, Description: "Requests to the HTTP ingestion API, by status code."},
 	{Name: "duometer.ingest.events", Kind: Counter, Labels: []string{"result"}, Description: "Events received over HTTP, by result: applied, dropped (disabled event) or rejected (invalid request, nothing applied)."},
@@ -58,25 +75,31 @@ var SelfDefs = []Def{
 }
 
 func defineSelf(c *Catalog) *Self {
-	ev := make([]*Event, len(SelfDefs))
-	for i, d := range SelfDefs {
-		ev[i] = c.MustDefine(d)
+	ev := make(map[string]*Event, len(SelfDefs))
+	for _, d := range SelfDefs {
+		ev[d.Name] = c.MustDefine(d)
 	}
 	return &Self{
-		AuthSuccess:     ev[0].With(),
-		AuthFailed:      ev[1].With(),
-		HTTPRequests:    ev[2],
-		HTTPRequestTime: ev[3],
-		PushExports:     ev[4],
-		PushFailures:    ev[5],
-		PushExportTime:  ev[6],
-		ConfigLoads:     ev[7],
+		AuthSuccess:     ev["duometer.auth.success"].With(),
+		AuthFailed:      ev["duometer.auth.failed"].With(),
+		HTTPRequests:    ev["duometer.http.requests"],
+		HTTPRequestTime: ev["duometer.http.request-time"],
+		PushExports:     ev["duometer.push.exports"],
+		PushFailures:    ev["duometer.push.failures"],
+		PushExportTime:  ev["duometer.push.export-time"],
+		ConfigLoads:     ev["duometer.config.loads"],
 
-		CardinalityOverflows: ev[8],
-		IngestRequests:       ev[9],
-		IngestEvents:         ev[10],
-		ClusterPeerUp:        ev[11],
-		TelemetryErrors:      ev[12],
-		CertExpiry:           ev[13],
+		ConfigLastReloadSuccessful:  ev["duometer.config.last-reload-successful"].With(),
+		ConfigLastReloadSuccessTime: ev["duometer.config.last-reload-success-time"].With(),
+		BuildInfo:                   ev["duometer.build.info"],
+		StorageWrites:               ev["duometer.storage.writes"],
+		StorageRestored:             ev["duometer.storage.restored"],
+
+		CardinalityOverflows: ev["duometer.cardinality.overflows"],
+		IngestRequests:       ev["duometer.ingest.requests"],
+		IngestEvents:         ev["duometer.ingest.events"],
+		ClusterPeerUp:        ev["duometer.cluster.peer-up"],
+		TelemetryErrors:      ev["duometer.telemetry.errors"],
+		CertExpiry:           ev["duometer.tls.cert-expiry"],
 	}
 }
