@@ -13,6 +13,9 @@ type Health struct{ ready atomic.Bool }
 // SetReady marks the server ready or not.
 func (h *Health) SetReady(ok bool) { h.ready.Store(ok) }
 
+// Ready reports what SetReady set last.
+func (h *Health) Ready() bool { return h.ready.Load() }
+
 // Register adds /-/healthy and /-/ready to mux.
 func (h *Health) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
