@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/duometer/duometer/internal/testutil"
 )
 
 // clusterNode is one duometer of a test cluster.
@@ -328,8 +330,7 @@ enable = true
 	}
 
 	for _, n := range []*clusterNode{a, b} {
-		n.stop(t, 15*time.Second)
-		assertNoSecret(t, n.name+"'s output", n.out.String(), auth.pass)
+		n.shutdown(t, auth.pass)
 	}
 }
 
@@ -378,9 +379,7 @@ scrape_configs:
 // waitStopped waits until /proc says every thread of pid is stopped (state T).
 func waitStopped(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		stopped := true
+	testutil.WaitUntil(t, 5*time.Second, 10*time.Millisecond, fmt.Sprintf("every thread of process %d stopped after SIGSTOP", pid), func() (bool, string) {
 		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 		if err != nil {
 			t.Fatalf("process %d: %v", pid, err)
@@ -392,16 +391,9 @@ func waitStopped(t *testing.T, pid int) {
 			}
 			// The state follows the command name in parentheses: "pid (comm) S ...".
 			if i := strings.LastIndexByte(string(stat), ')'); i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
-				stopped = false
-				break
+				return false, fmt.Sprintf("thread %s: %s", task.Name(), stat)
 			}
 		}
-		if stopped {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d did not stop within 5s of SIGSTOP", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return true, ""
+	})
 }

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+
+	"github.com/duometer/duometer/internal/testutil"
 )
 
 var noAttrs = map[string]string{}
@@ -50,8 +50,8 @@ func serverVersion(t *testing.T) string {
 	t.Helper()
 	code, stdout, stderr := runServer(t, 10*time.Second, "-version")
 	f := strings.Fields(stdout)
-	if code != 0 || len(f) != 2 || f[0] != "duometer" {
-		t.Fatalf("duometer -version: exit code %d, stdout %q, stderr %q; want exit 0 and \"duometer VERSION\"", code, stdout, stderr)
+	if code != 0 || len(f) != 5 || f[0] != "duometer" || f[2] != "(revision" {
+		t.Fatalf("duometer -version: exit code %d, stdout %q, stderr %q; want exit 0 and \"duometer VERSION (revision REV, GOVERSION)\"", code, stdout, stderr)
 	}
 	return f[1]
 }
@@ -151,8 +151,7 @@ func TestPullWithAuthAndPushAgree(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s\nscrape body:\n%s", err, out, r.body)
 	}
 
-	srv.stop(t, 15*time.Second)
-	assertNoSecret(t, "the server output", srv.out.String(), auth.pass)
+	srv.shutdown(t, auth.pass)
 }
 
 // Test 2: a disabled event is neither scraped nor pushed.
@@ -314,81 +313,44 @@ interval = "soon"
 timeout = "1s"
 `, listen, secret)
 	badPath := writeFile(t, "bad.toml", bad)
-	paths := []string{"metrics.prometheus.enabled", "metrics.open-telemetry.interval", "metrics.open-telemetry.transport"}
-
-	t.Run("check-config", func(t *testing.T) {
-		code, stdout, stderr := runServer(t, 10*time.Second, "-check-config", "-config", badPath)
-		if code != 2 {
-			t.Errorf("exit code %d, want 2\nstderr:\n%s", code, stderr)
-		}
-		lines := strings.Split(stderr, "\n")
-		used := make([]bool, len(lines))
-		for _, p := range paths {
-			found := false
-			for i, l := range lines {
-				if strings.Contains(l, p) && !used[i] {
-					used[i], found = true, true
-					break
-				}
-			}
-			if !found {
-				t.Errorf("stderr has no line of its own naming %s:\n%s", p, stderr)
-			}
-		}
-		assertNoSecret(t, "stdout", stdout, secret)
-		assertNoSecret(t, "stderr", stderr, secret)
-	})
-
-	t.Run("start", func(t *testing.T) {
-		code, stdout, stderr := runServer(t, 10*time.Second, "-config", badPath)
-		if code != 2 {
-			t.Errorf("exit code %d, want 2\nstderr:\n%s", code, stderr)
-		}
-		for _, p := range paths {
-			if !strings.Contains(stderr, p) {
-				t.Errorf("stderr does not name %s:\n%s", p, stderr)
-			}
-		}
-		assertNoSecret(t, "stdout", stdout, secret)
-		assertNoSecret(t, "stderr", stderr, secret)
-	})
+	// Each problem is named on a line of its own, with its key path and what is wrong.
+	problems := [][]string{
+		{"metrics.prometheus.enabled: unknown key", "did you mean metrics.prometheus.enable?"},
+		{`metrics.open-telemetry.interval: invalid duration "soon"`},
+		{"metrics.open-telemetry.transport: must be one of", `got "pigeon"`},
+	}
+	t.Run("check-config", func(t *testing.T) { refused(t, secret, problems, "-check-config", "-config", badPath) })
+	t.Run("start", func(t *testing.T) { refused(t, secret, problems, "-config", badPath) })
 
 	t.Run("secret-not-echoed", func(t *testing.T) {
-		configs := map[string]string{
-			// A TOML syntax error on the line after the secret: error
-			// messages that quote the surrounding lines would leak it.
-			"syntax-error-next-to-secret": fmt.Sprintf(`[server]
+		// A TOML syntax error on the line after the secret: error messages that quote the
+		// surrounding lines would leak it; the file and line are named instead.
+		syntax := writeFile(t, "syntax-error-next-to-secret.toml", fmt.Sprintf(`[server]
 listen = %q
 
 [metrics.prometheus.auth]
 username = "prometheus"
 secret = %q
 timeout = 1s oops
-`, listen, secret),
-			// A misspelled key holding the secret: an "unknown key" error
-			// that shows the value would leak it.
-			"misspelled-secret-key": fmt.Sprintf(`[server]
+`, listen, secret))
+		// A misspelled key holding the secret: an "unknown key" error that shows the value
+		// would leak it.
+		misspelled := writeFile(t, "misspelled-secret-key.toml", fmt.Sprintf(`[server]
 listen = %q
 
 [metrics.prometheus.auth]
 username = "prometheus"
 secrets = %q
-`, listen, secret),
-		}
-		for name, content := range configs {
-			path := writeFile(t, name+".toml", content)
-			for _, args := range [][]string{{"-check-config", "-config", path}, {"-config", path}} {
-				what := name + ": duometer " + strings.Join(args[:len(args)-1], " ")
-				code, stdout, stderr := runServer(t, 10*time.Second, args...)
-				if code != 2 {
-					t.Errorf("%s: exit code %d, want 2\nstderr:\n%s", what, code, stderr)
-				}
-				if strings.TrimSpace(stderr) == "" {
-					t.Errorf("%s: nothing on stderr", what)
-				}
-				assertNoSecret(t, what+": stdout", stdout, secret)
-				assertNoSecret(t, what+": stderr", stderr, secret)
-			}
+`, listen, secret))
+		for path, problems := range map[string][][]string{
+			syntax: {{syntax + ":7:"}},
+			misspelled: {
+				{"metrics.prometheus.auth.secrets: unknown key", "did you mean metrics.prometheus.auth.secret?"},
+				{"metrics.prometheus.auth: username and secret must be set together"},
+			},
+		} {
+			refused(t, secret, problems, "-check-config", "-config", path)
+			refused(t, secret, problems, "-config", path)
 		}
 	})
 
@@ -407,6 +369,42 @@ secrets = %q
 		assertNoSecret(t, "stdout", stdout, secret)
 		assertNoSecret(t, "stderr", stderr, secret)
 	})
+}
+
+// refused runs duometer with args, which must exit with code 2 and print each problem (all
+// of its parts) on a line of its own on stderr, and the secret nowhere.
+func refused(t *testing.T, secret string, problems [][]string, args ...string) {
+	t.Helper()
+	what := "duometer " + strings.Join(args, " ")
+	code, stdout, stderr := runServer(t, 10*time.Second, args...)
+	if code != 2 {
+		t.Errorf("%s: exit code %d, want 2\nstderr:\n%s", what, code, stderr)
+	}
+	lines := strings.Split(stderr, "\n")
+	used := make([]bool, len(lines))
+	for _, parts := range problems {
+		found := false
+		for i, l := range lines {
+			if !used[i] && containsAll(l, parts) {
+				used[i], found = true, true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: stderr has no line of its own saying %q:\n%s", what, parts, stderr)
+		}
+	}
+	assertNoSecret(t, what+": stdout", stdout, secret)
+	assertNoSecret(t, what+": stderr", stderr, secret)
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // Test 6: defaults: no auth, content negotiation and gzip on the scrape
@@ -465,15 +463,7 @@ func TestDefaults(t *testing.T) {
 	if ce := gz.header.Get("Content-Encoding"); ce != "gzip" {
 		t.Errorf("Accept-Encoding gzip: Content-Encoding %q, want gzip", ce)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz.body))
-	if err != nil {
-		t.Fatalf("gzipped body: %v", err)
-	}
-	plain, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatalf("gunzip body: %v", err)
-	}
-	if !bytes.Contains(plain, []byte("# TYPE duometer_")) {
+	if plain := testutil.Gunzip(t, bytes.NewReader(gz.body)); !bytes.Contains(plain, []byte("# TYPE duometer_")) {
 		t.Errorf("gunzipped body has no duometer metrics:\n%s", plain)
 	}
 }

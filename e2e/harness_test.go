@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,10 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/duometer/duometer/internal/testutil"
 )
 
 const pollInterval = 100 * time.Millisecond
@@ -38,41 +38,11 @@ func freePort(t *testing.T) int {
 
 func localAddr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitUntil polls cond until it reports true or the timeout passes, then
+// waitUntil polls cond every pollInterval until it reports true or the timeout passes, then
 // fails the test with what and the last status cond returned.
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ok, status := cond()
-		if ok {
-			return
-		}
-		last = status
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
-		}
-		time.Sleep(pollInterval)
-	}
+	testutil.WaitUntil(t, timeout, pollInterval, what, cond)
 }
 
 // process is a child process whose output is captured and which is killed
@@ -80,7 +50,7 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bo
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr, interleaved
+	out  *testutil.SyncBuffer // stdout and stderr, interleaved
 	done chan struct{}
 	err  error // from cmd.Wait, valid after done is closed
 }
@@ -90,7 +60,7 @@ type process struct {
 // failed, logs the captured output.
 func startProcess(t *testing.T, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{name: name, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = env // nil: inherit
 	p.cmd.Stdout = p.out
@@ -136,6 +106,22 @@ func (p *process) exited() bool {
 	default:
 		return false
 	}
+}
+
+// waitReady waits until GET url, sent with c, answers 200, and fails the test at once if
+// the process exits first.
+func (p *process) waitReady(t *testing.T, timeout time.Duration, c *http.Client, url string) {
+	t.Helper()
+	waitUntil(t, timeout, p.name+" "+url, func() (bool, string) {
+		if p.exited() {
+			t.Fatalf("%s exited during start-up: %v", p.name, p.err)
+		}
+		r, err := httpGetWith(c, url, nil, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		return r.status == http.StatusOK, fmt.Sprintf("status %d", r.status)
+	})
 }
 
 // wait waits up to timeout for the process to exit and returns its exit
@@ -222,24 +208,22 @@ type duometer struct {
 // waits until GET /-/ready answers 200.
 func startServer(t *testing.T, listen, config string) *duometer {
 	t.Helper()
+	return launchServer(t, listen, config, "http", httpClient)
+}
+
+// launchServer is startServer for a server that serves scheme (http or https) on listen,
+// whose readiness c checks.
+func launchServer(t *testing.T, listen, config, scheme string, c *http.Client) *duometer {
+	t.Helper()
 	requireServer(t)
 	path := writeFile(t, "duometer.toml", config)
 	t.Logf("duometer config %s:\n%s", path, config)
 	s := &duometer{
 		process: startProcess(t, "duometer", serverEnv(), serverBin, "-config", path),
 		addr:    listen,
-		base:    "http://" + listen,
+		base:    scheme + "://" + listen,
 	}
-	waitUntil(t, 20*time.Second, "duometer /-/ready", func() (bool, string) {
-		if s.exited() {
-			t.Fatalf("duometer exited during start-up: %v", s.err)
-		}
-		r, err := httpGet(s.base+"/-/ready", nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		return r.status == http.StatusOK, fmt.Sprintf("status %d", r.status)
-	})
+	s.waitReady(t, 20*time.Second, c, s.base+"/-/ready")
 	return s
 }
 
@@ -258,6 +242,16 @@ func (s *duometer) stop(t *testing.T, timeout time.Duration) {
 	}
 }
 
+// shutdown is stop with the usual 15 s, and then requires that none of secrets shows in the
+// server's output.
+func (s *duometer) shutdown(t *testing.T, secrets ...string) {
+	t.Helper()
+	s.stop(t, 15*time.Second)
+	for _, secret := range secrets {
+		assertNoSecret(t, "the output of the server on "+s.addr, s.out.String(), secret)
+	}
+}
+
 // runServer runs the binary to completion (or kills it after timeout) and
 // returns its exit code and separate stdout and stderr.
 func runServer(t *testing.T, timeout time.Duration, args ...string) (code int, stdout, stderr string) {
@@ -267,7 +261,7 @@ func runServer(t *testing.T, timeout time.Duration, args ...string) (code int, s
 	defer cancel()
 	cmd := exec.CommandContext(ctx, serverBin, args...)
 	cmd.Env = serverEnv()
-	var out, errb syncBuffer
+	var out, errb testutil.SyncBuffer
 	cmd.Stdout = &out
 	cmd.Stderr = &errb
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -304,6 +298,12 @@ func httpGet(url string, header map[string]string) (*httpResult, error) {
 type basicAuth struct{ user, pass string }
 
 func httpGetAuth(url string, auth *basicAuth, header map[string]string) (*httpResult, error) {
+	return httpGetWith(httpClient, url, auth, header)
+}
+
+// httpGetWith does a GET with c, with basic auth when auth is not nil and the given request
+// headers, and reads the whole answer.
+func httpGetWith(c *http.Client, url string, auth *basicAuth, header map[string]string) (*httpResult, error) {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -314,7 +314,7 @@ func httpGetAuth(url string, auth *basicAuth, header map[string]string) (*httpRe
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	return do(httpClient, req)
+	return do(c, req)
 }
 
 // do sends req with c and reads the whole answer.
@@ -365,7 +365,7 @@ func parseExposition(text string) ([]sample, error) {
 			continue
 		}
 		s := sample{labels: map[string]string{}}
-		rest := line
+		var rest string
 		if i := strings.IndexByte(line, '{'); i >= 0 {
 			j := strings.LastIndexByte(line, '}')
 			if j < i {
@@ -373,7 +373,7 @@ func parseExposition(text string) ([]sample, error) {
 			}
 			s.name = line[:i]
 			if err := parseLabels(line[i+1:j], s.labels); err != nil {
-				return nil, fmt.Errorf("bad labels in %q: %v", line, err)
+				return nil, fmt.Errorf("bad labels in %q: %w", line, err)
 			}
 			rest = strings.TrimSpace(line[j+1:])
 		} else {
@@ -386,7 +386,7 @@ func parseExposition(text string) ([]sample, error) {
 		}
 		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
-			return nil, fmt.Errorf("bad value in %q: %v", line, err)
+			return nil, fmt.Errorf("bad value in %q: %w", line, err)
 		}
 		s.value = v
 		out = append(out, s)

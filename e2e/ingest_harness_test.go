@@ -5,9 +5,7 @@ package e2e
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+
+	"github.com/duometer/duometer/internal/testutil"
 )
 
 // ingestEvents are the [[events]] of the ingestion tests: one of each kind, and one that
@@ -112,9 +112,9 @@ type ingestRequest struct {
 // post sends r to the server's ingestion API and reads the answer.
 func (s *duometer) post(t *testing.T, r ingestRequest) *httpResult {
 	t.Helper()
-	res, err := postTo(s.base+"/api/v1/events", r)
+	res, err := postTo(s.base+eventsPath, r)
 	if err != nil {
-		t.Fatalf("POST /api/v1/events: %v", err)
+		t.Fatalf("POST %s: %v", eventsPath, err)
 	}
 	return res
 }
@@ -128,19 +128,11 @@ func postTo(url string, r ingestRequest) (*httpResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch r.ctype {
-	case "":
-		req.Header.Set("Content-Type", "application/json")
-	case "-":
-	default:
-		req.Header.Set("Content-Type", r.ctype)
-	}
-	if r.encoding != "" {
-		req.Header.Set("Content-Encoding", r.encoding)
-	}
+	var auth string
 	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
+		auth = "Bearer " + r.token
 	}
+	req.Header = testutil.IngestHeader(r.ctype, r.encoding, auth)
 	c := r.client
 	if c == nil {
 		c = httpClient
@@ -155,19 +147,6 @@ func (s *duometer) mustPost(t *testing.T, r ingestRequest, status int, body stri
 	if res.status != status || strings.TrimSpace(string(res.body)) != body {
 		t.Fatalf("POST %s: got %d %s, want %d %s", r.body, res.status, res.body, status, body)
 	}
-}
-
-func gzipped(t *testing.T, s string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	if _, err := io.WriteString(w, s); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }
 
 // histogramIn returns the count and sum of the points of histogram metric name with exactly

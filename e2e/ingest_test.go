@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/duometer/duometer/internal/testutil"
 )
 
 const eventsPath = "/api/v1/events"
@@ -45,7 +47,7 @@ func TestIngestReachesPrometheusAndOTLP(t *testing.T) {
 	srv.mustPost(t, ingestRequest{ctype: "application/x-ndjson", body: []byte(
 		"{\"event\":\"backup.completed\",\"labels\":{\"host\":\"db2\",\"kind\":\"incr\"},\"value\":3}\n" +
 			"{\"event\":\"queue.depth\",\"value\":17}\n")}, 202, `{"applied":2,"dropped":0}`)
-	srv.mustPost(t, ingestRequest{encoding: "gzip", body: gzipped(t,
+	srv.mustPost(t, ingestRequest{encoding: "gzip", body: testutil.Gzip(t,
 		`{"event":"backup.completed","labels":{"host":"db1","kind":"full"},"value":4}`)}, 202, `{"applied":1,"dropped":0}`)
 
 	// One bad event in a batch: 400 naming it, and nothing of the batch is applied.
@@ -222,7 +224,7 @@ func TestIngestBadInput(t *testing.T) {
 			415, `unsupported Content-Encoding \"br\"`, [2]string{"Accept-Encoding", "gzip"}},
 		{"body over max-body", ingestRequest{body: []byte("[" + strings.Repeat(event+",", 3000) + event + "]")},
 			413, `body larger than ingest.max-body (65536 bytes)`, [2]string{}},
-		{"gzip bomb", ingestRequest{encoding: "gzip", body: gzipped(t, strings.Repeat(" ", 16<<20)+event)},
+		{"gzip bomb", ingestRequest{encoding: "gzip", body: testutil.Gzip(t, strings.Repeat(" ", 16<<20)+event)},
 			413, `decompressed body larger than ingest.max-body (65536 bytes)`, [2]string{}},
 		{"not gzip", ingestRequest{encoding: "gzip", body: []byte(event)},
 			400, `reading the body: gzip: invalid header`, [2]string{}},
@@ -313,10 +315,7 @@ func TestIngestAuth(t *testing.T) {
 		if !strings.Contains(out, "ingestion API enabled with bearer tokens") {
 			t.Errorf("the start-up log does not mention the tokens:\n%s", out)
 		}
-		srv.stop(t, 15*time.Second)
-		for _, tok := range tokens {
-			assertNoSecret(t, "the server output", srv.out.String(), tok)
-		}
+		srv.shutdown(t, tokens...)
 	})
 
 	// Without tokens only loopback clients may post. Tests bind 127.0.0.1 only, so the 403

@@ -43,7 +43,7 @@ func runMain(m *testing.M) int {
 	cmd := exec.Command("go", "build", "-o", serverBin, "./cmd/server")
 	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
-		buildErr = fmt.Errorf("go build ./cmd/server: %v\n%s", err, out)
+		buildErr = fmt.Errorf("go build ./cmd/server: %w\n%s", err, out)
 		fmt.Fprintln(os.Stderr, "e2e:", buildErr)
 	}
 	return m.Run()

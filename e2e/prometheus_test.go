@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -68,16 +67,7 @@ func runPrometheus(t *testing.T, bin, cfg string) *promServer {
 		"--storage.tsdb.path="+t.TempDir(),
 		"--web.listen-address="+localAddr(port),
 	)
-	waitUntil(t, 30*time.Second, "prometheus /-/ready", func() (bool, string) {
-		if p.exited() {
-			t.Fatalf("prometheus exited during start-up: %v", p.err)
-		}
-		r, err := httpGet(p.base+"/-/ready", nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		return r.status == http.StatusOK, fmt.Sprintf("status %d", r.status)
-	})
+	p.waitReady(t, 30*time.Second, httpClient, p.base+"/-/ready")
 	return p
 }
 
@@ -107,7 +97,7 @@ func (p *promServer) query(q string) ([]promSample, error) {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(r.body, &resp); err != nil {
-		return nil, fmt.Errorf("query %q: status %d, decode: %v; body %s", q, r.status, err, r.body)
+		return nil, fmt.Errorf("query %q: status %d, decode: %w; body %s", q, r.status, err, r.body)
 	}
 	if resp.Status != "success" {
 		return nil, fmt.Errorf("query %q: %s: %s", q, resp.Status, resp.Error)
@@ -120,7 +110,7 @@ func (p *promServer) query(q string) ([]promSample, error) {
 		str, _ := res.Value[1].(string)
 		v, err := strconv.ParseFloat(str, 64)
 		if err != nil {
-			return nil, fmt.Errorf("query %q: value %v: %v", q, res.Value[1], err)
+			return nil, fmt.Errorf("query %q: value %v: %w", q, res.Value[1], err)
 		}
 		out = append(out, promSample{Metric: res.Metric, Value: v})
 	}

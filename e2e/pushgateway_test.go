@@ -32,16 +32,7 @@ func startGateway(t *testing.T, port int) *gateway {
 		"--web.listen-address="+localAddr(port),
 		"--persistence.file=", // in memory: Debian's default file would keep groups between runs
 	)
-	waitUntil(t, 20*time.Second, "pushgateway /-/ready", func() (bool, string) {
-		if g.exited() {
-			t.Fatalf("pushgateway exited during start-up: %v", g.err)
-		}
-		r, err := httpGet(g.base+"/-/ready", nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		return r.status == http.StatusOK, fmt.Sprintf("status %d", r.status)
-	})
+	g.waitReady(t, 20*time.Second, httpClient, g.base+"/-/ready")
 	return g
 }
 
@@ -112,12 +103,14 @@ func groupLines(body, instance string) string {
 	return strings.Join(out, "\n") + "\n"
 }
 
-// pushgatewayConfig is a duometer configuration with basic auth on the scrape endpoint (to
-// produce duometer.auth.failed), node name node and a [metrics.pushgateway] section.
-func pushgatewayConfig(listen, node string, auth *basicAuth, pushgateway string) string {
-	cfg := serverConfig{Listen: listen, ShutdownTimeout: "10s", Username: auth.user, Secret: auth.pass}
-	return cfg.TOML() + "\n[metrics.pushgateway]\nenable = true\n" + pushgateway +
-		fmt.Sprintf("\n[cluster]\nnode-name = %q\n", node)
+// startPusher starts a duometer with basic auth on the scrape endpoint (to produce
+// duometer.auth.failed), node name node and a [metrics.pushgateway] section with the settings
+// in pushgateway.
+func startPusher(t *testing.T, node string, auth *basicAuth, pushgateway string) *duometer {
+	t.Helper()
+	cfg := serverConfig{Listen: localAddr(freePort(t)), ShutdownTimeout: "10s", Username: auth.user, Secret: auth.pass}
+	return startServer(t, cfg.Listen, cfg.TOML()+"\n[metrics.pushgateway]\nenable = true\n"+pushgateway+
+		fmt.Sprintf("\n[cluster]\nnode-name = %q\n", node))
 }
 
 // After one interval the Pushgateway holds duometer's series, with the values produced,
@@ -127,13 +120,12 @@ func TestPushgatewayPush(t *testing.T) {
 	requireServer(t)
 	g := startGateway(t, 0)
 	auth := &basicAuth{"prometheus", "s3cret-e2e-Pu5hgw"}
-	listen := localAddr(freePort(t))
-	srv := startServer(t, listen, pushgatewayConfig(listen, "duometer@e2e-push", auth, fmt.Sprintf(`url = %q
+	srv := startPusher(t, "duometer@e2e-push", auth, fmt.Sprintf(`url = %q
 interval = "1s"
 timeout = "2s"
 method = "put"
 headers = { X-Scope-OrgID = "e2e" }
-`, g.base)))
+`, g.base))
 	assertUnauthorized(t, srv, nil)
 	assertUnauthorized(t, srv, &basicAuth{auth.user, "nope"})
 
@@ -164,8 +156,7 @@ headers = { X-Scope-OrgID = "e2e" }
 	if v, ok := scrapeValue(t, srv, auth, "duometer_push_failures_total", map[string]string{"exporter": "pushgateway"}); ok && v != 0 {
 		t.Errorf("duometer_push_failures_total{exporter=pushgateway} = %v, want 0", v)
 	}
-	srv.stop(t, 15*time.Second)
-	assertNoSecret(t, "the server output", srv.out.String(), auth.pass)
+	srv.shutdown(t, auth.pass)
 }
 
 // put replaces the whole group: a family another pusher put there is gone after duometer's
@@ -186,9 +177,8 @@ func TestPushgatewayPutVersusPost(t *testing.T) {
 				"# TYPE e2e_foreign_total counter\ne2e_foreign_total 7\n# TYPE duometer_auth_failed_total counter\nduometer_auth_failed_total 99\n")
 			g.waitValue(t, 5*time.Second, "e2e_foreign_total", group, func(v float64) bool { return v == 7 })
 
-			listen := localAddr(freePort(t))
-			srv := startServer(t, listen, pushgatewayConfig(listen, "duometer@e2e-"+method, auth,
-				fmt.Sprintf("url = %q\ninterval = \"1s\"\nmethod = %q\n", g.base, method)))
+			srv := startPusher(t, "duometer@e2e-"+method, auth,
+				fmt.Sprintf("url = %q\ninterval = \"1s\"\nmethod = %q\n", g.base, method))
 			assertUnauthorized(t, srv, nil)
 			g.waitValue(t, 15*time.Second, "duometer_auth_failed_total", group, func(v float64) bool { return v == 1 })
 			g.waitValue(t, 15*time.Second, "duometer_push_exports_total", group, func(v float64) bool { return v >= 1 })
@@ -219,9 +209,8 @@ func TestPushgatewayDownThenUp(t *testing.T) {
 	requireTool(t, "prometheus-pushgateway")
 	gwPort := freePort(t) // nothing listens here yet
 	auth := &basicAuth{"prometheus", "s3cret-e2e-D0wnUp"}
-	listen := localAddr(freePort(t))
-	srv := startServer(t, listen, pushgatewayConfig(listen, "duometer@e2e-late", auth,
-		fmt.Sprintf("url = %q\ninterval = \"1s\"\ntimeout = \"1s\"\n", "http://"+localAddr(gwPort))))
+	srv := startPusher(t, "duometer@e2e-late", auth,
+		fmt.Sprintf("url = %q\ninterval = \"1s\"\ntimeout = \"1s\"\n", "http://"+localAddr(gwPort)))
 
 	failures := map[string]string{"exporter": "pushgateway"}
 	waitUntil(t, 20*time.Second, "duometer_push_failures_total{exporter=pushgateway} >= 3", func() (bool, string) {
@@ -249,8 +238,7 @@ func TestPushgatewayDownThenUp(t *testing.T) {
 	if !strings.Contains(out, "Pushgateway push succeeded again") {
 		t.Errorf("no line saying the pushes recovered")
 	}
-	srv.stop(t, 15*time.Second)
-	assertNoSecret(t, "the server output", srv.out.String(), auth.pass)
+	srv.shutdown(t, auth.pass)
 }
 
 // With a long interval nothing is pushed before SIGTERM, and SIGTERM makes one last push with
@@ -260,16 +248,17 @@ func TestPushgatewaySIGTERMFinalPush(t *testing.T) {
 	requireServer(t)
 	g := startGateway(t, 0)
 	auth := &basicAuth{"prometheus", "s3cret-e2e-T3rmPg"}
-	listen := localAddr(freePort(t))
-	srv := startServer(t, listen, pushgatewayConfig(listen, "duometer@e2e-term", auth,
-		fmt.Sprintf("url = %q\ninterval = \"1h\"\nmethod = \"post\"\n", g.base)))
+	srv := startPusher(t, "duometer@e2e-term", auth,
+		fmt.Sprintf("url = %q\ninterval = \"1h\"\nmethod = \"post\"\n", g.base))
 	assertUnauthorized(t, srv, nil)
 	assertUnauthorized(t, srv, &basicAuth{auth.user, "nope"})
 
 	group := map[string]string{"job": "duometer", "instance": "duometer~e2e-term"}
-	time.Sleep(time.Second) // let a wrongly early push show
-	if _, samples := g.metrics(t); len(filterGroup(samples, group)) != 0 {
-		t.Fatalf("the group was pushed before one interval had passed: %v", filterGroup(samples, group))
+	// For a second (far less than the interval), no push may show.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(pollInterval) {
+		if _, samples := g.metrics(t); len(filterGroup(samples, group)) != 0 {
+			t.Fatalf("the group was pushed before one interval had passed: %v", filterGroup(samples, group))
+		}
 	}
 	srv.stop(t, 15*time.Second)
 

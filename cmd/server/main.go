@@ -1,36 +1,22 @@
-// Command server is duometer's binary: it loads the configuration, builds the one
-// MeterProvider with its pull and push readers, serves HTTP, and shuts down in order.
+// Command server is duometer's binary: it loads the configuration, assembles the server from
+// its components (see server.go) and runs it until a signal, reloading its configuration on
+// SIGHUP, then shuts down in order.
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
-
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/duometer/duometer/pkg/config"
-	"github.com/duometer/duometer/pkg/events"
-	"github.com/duometer/duometer/pkg/pull"
-	"github.com/duometer/duometer/pkg/push"
-	"github.com/duometer/duometer/pkg/telemetry"
-	"github.com/duometer/duometer/pkg/web"
+	"github.com/duometer/duometer/pkg/logging"
 )
-
-// version is set at build time with -ldflags "-X main.version=…"; otherwise it comes from
-// the module's build information.
-var version = ""
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
@@ -39,21 +25,56 @@ func main() {
 // Exit codes.
 const (
 	exitOK     = 0
-	exitFailed = 1 // start-up or shutdown failed
-	exitConfig = 2 // the configuration is invalid
+	exitFailed = 1 // the start failed, serving failed, or a second signal cut the shutdown short
+	exitConfig = 2 // the configuration or the command line is invalid
 )
+
+const usageText = `Usage: duometer [-config FILE] [-check-config] [-version]
+
+duometer turns events into metrics and exports them both ways at once: Prometheus
+scrapes (/metrics/prometheus) and pushes (OTLP, Pushgateway).
+
+Flags:
+%s
+Configuration: built-in defaults, then the TOML file of -config, then environment
+variables DUOMETER_<KEY>, where "__" separates levels and "_" stands for "-", e.g.
+DUOMETER_METRICS__OPEN_TELEMETRY__ENDPOINT=http://127.0.0.1:4317.
+
+Signals: SIGHUP reloads the configuration; SIGINT or SIGTERM shuts down in order,
+and a second one exits at once.
+
+Documentation: docs/configuration.md (every key), docs/operations.md (signals,
+reload, storage, exit codes), https://github.com/duometer/duometer
+`
 
 func run(args, environ []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("duometer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "path to a TOML configuration file (default: built-in defaults)")
 	checkConfig := fs.Bool("check-config", false, "validate the configuration and exit: 0 if valid, 2 if not")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
+	usage := func(w io.Writer) {
+		var flags strings.Builder
+		fs.SetOutput(&flags)
+		fs.PrintDefaults()
+		fmt.Fprintf(w, usageText, flags.String())
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		usage(stdout)
+		return exitOK
+	} else if err != nil {
+		fmt.Fprintf(stderr, "duometer: %v\n\n", err)
+		usage(stderr)
+		return exitConfig
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "duometer: unexpected argument %q: name the configuration file with -config\n\n", fs.Arg(0))
+		usage(stderr)
 		return exitConfig
 	}
 	if *showVersion {
-		fmt.Fprintln(stdout, "duometer", buildVersion())
+		b := buildInfo()
+		fmt.Fprintf(stdout, "duometer %s (revision %s, %s)\n", b.Version, b.Revision, b.GoVersion)
 		return exitOK
 	}
 	cfg, err := config.Load(*configPath, environ)
@@ -68,181 +89,29 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "configuration OK")
 		return exitOK
 	}
-	log := newLogger(cfg.Server, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
-		log.Error("duometer stopped with errors", "err", err)
+	level := new(slog.LevelVar)
+	if l, err := logging.ParseLevel(cfg.Server.LogLevel); err == nil {
+		level.Set(l)
+	}
+	log := logging.New(stderr, cfg.Server.LogFormat, level)
+
+	// Signals are read by the server's loop itself, so that SIGHUP reloads and a second
+	// SIGINT or SIGTERM during the shutdown is seen.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	s, err := newServer(cfg, source{path: *configPath, environ: environ}, log, level)
+	if err != nil {
+		log.Error("duometer did not start", "err", err)
 		return exitFailed
 	}
-	log.Info("duometer stopped")
-	return exitOK
+	return s.run(signals)
 }
 
-func newLogger(s config.Server, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(s.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if s.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+// source is where the configuration comes from, to load it again on reload.
+type source struct {
+	path    string
+	environ []string
 }
 
-// app is the server being assembled: each feature adds its part in its own file
-// (catalog.go, pull.go, ingest.go, pushgateway.go, listen.go) and main.go runs them in order.
-type app struct {
-	cfg      config.Config
-	log      *slog.Logger
-	cat      *events.Catalog
-	self     *events.Self
-	producer *telemetry.Producer
-	mux      *http.ServeMux
-	health   *web.Health
-	pull     *pull.Reader       // nil when Prometheus pull is off
-	readers  []sdkmetric.Reader // of the one MeterProvider
-	// stops run after HTTP has stopped and before the MeterProvider shuts down, in order
-	// (a last Pushgateway push, for instance).
-	stops []func(context.Context) error
-}
-
-// serve runs the server until ctx is done or serving fails, then shuts down: HTTP first
-// (no new scrapes, requests in flight drained), then what was added to stops, then the
-// MeterProvider, which makes the push reader export the latest values once more. Every
-// error is kept.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	a := &app{cfg: cfg, log: log, cat: events.NewCatalog(), mux: http.NewServeMux(), health: &web.Health{}}
-	a.self = a.cat.Self()
-	telemetry.HandleOTelErrors(log, time.Minute, a.self)
-	a.producer = telemetry.NewProducer(a.cat)
-	if err := a.setupCatalog(); err != nil {
-		return err
-	}
-	a.self.ConfigLoads.Inc("success")
-
-	res, err := telemetry.NewResource(ctx, buildVersion(), cfg.Server.InstanceID)
-	if err != nil {
-		log.Warn("resource detection incomplete", "err", err)
-	}
-
-	a.health.Register(a.mux)
-	if err := a.setupPull(); err != nil {
-		return err
-	}
-	if err := a.setupOTLP(ctx); err != nil {
-		return err
-	}
-	if err := a.setupIngest(); err != nil {
-		return err
-	}
-	a.mux.HandleFunc("GET /{$}", a.index)
-	tel, err := telemetry.Start(telemetry.Options{Catalog: a.cat, Resource: res, Readers: a.readers, Runtime: true, Log: log})
-	if err != nil {
-		return err
-	}
-	if err := a.startPushgateway(ctx); err != nil {
-		return errors.Join(err, tel.Shutdown(ctx))
-	}
-
-	srv := &http.Server{
-		Handler:           a.mux,
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
-		ReadTimeout:       cfg.Server.ReadTimeout,
-		WriteTimeout:      cfg.Server.WriteTimeout,
-		IdleTimeout:       cfg.Server.IdleTimeout,
-		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := a.listen(srv)
-	if err != nil {
-		return errors.Join(fmt.Errorf("server.listen: %w", err), a.stop(ctx), tel.Shutdown(ctx))
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	a.health.SetReady(true)
-	log.Info("duometer started", "version", buildVersion(), "listen", ln.Addr().String(),
-		"prometheus", cfg.Metrics.Prometheus.Enable, "prometheus_auth", cfg.Metrics.Prometheus.Auth.Enabled(),
-		"otlp", cfg.Metrics.OpenTelemetry.Transport, "otlp_endpoint", cfg.Metrics.OpenTelemetry.Endpoint,
-		"disabled_events", cfg.Metrics.DisabledEvents)
-
-	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil && cfg.Metrics.Prometheus.Enable &&
-		!cfg.Metrics.Prometheus.Auth.Enabled() && !net.ParseIP(host).IsLoopback() {
-		log.Warn("serving metrics beyond loopback without authentication; set [metrics.prometheus.auth]", "listen", ln.Addr().String())
-	}
-
-	var errs []error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "deadline", cfg.Server.ShutdownTimeout)
-	case err := <-served:
-		errs = append(errs, fmt.Errorf("http server: %w", err))
-	}
-	a.health.SetReady(false)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-	}
-	if err := a.stop(sctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := tel.Shutdown(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("meter provider shutdown: %w", err))
-	}
-	return errors.Join(errs...)
-}
-
-// index lists the endpoints this configuration serves.
-func (a *app) index(w http.ResponseWriter, _ *http.Request) {
-	fmt.Fprintf(w, "duometer %s (node %s)\n\n", buildVersion(), a.cfg.Cluster.NodeName)
-	line := func(method, path, what string) { fmt.Fprintf(w, "%-5s%-30s%s\n", method, path, what) }
-	if a.cfg.Metrics.Prometheus.Enable {
-		line("GET", pull.Path, "Prometheus exposition, ?mode=node|all_nodes_aggregated|all_nodes_unaggregated")
-		line("GET", pull.Path+"/{group}", "one group of events (404 lists the groups)")
-	}
-	if a.cfg.Ingest.Enable {
-		line("POST", "/api/v1/events", "ingestion API (JSON or NDJSON)")
-	}
-	line("GET", "/-/healthy", "liveness")
-	line("GET", "/-/ready", "readiness")
-}
-
-// stop runs the stops in order and keeps every error.
-func (a *app) stop(ctx context.Context) error {
-	var errs []error
-	for _, f := range a.stops {
-		errs = append(errs, f(ctx))
-	}
-	return errors.Join(errs...)
-}
-
-// setupOTLP adds the OTLP push reader when a transport is configured.
-func (a *app) setupOTLP(ctx context.Context) error {
-	o := a.cfg.Metrics.OpenTelemetry
-	if o.Transport == "disable" {
-		return nil
-	}
-	r, err := push.NewOTLPReader(ctx, push.OTLPOptions{
-		Transport: o.Transport, Endpoint: o.Endpoint,
-		Interval: o.Interval, Timeout: o.Timeout,
-		Headers: o.Headers, Gzip: o.Compression == "gzip",
-		CAFile: o.TLS.CAFile, CertFile: o.TLS.CertFile, KeyFile: o.TLS.KeyFile,
-		InsecureSkipVerify: o.TLS.InsecureSkipVerify,
-		Producer:           a.producer, Self: a.self,
-	})
-	if err != nil {
-		return err
-	}
-	a.readers = append(a.readers, r)
-	return nil
-}
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
+func (c source) load() (config.Config, error) { return config.Load(c.path, c.environ) }

@@ -2,10 +2,18 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/duometer/duometer/pkg/config"
 )
 
 func TestVersionFlag(t *testing.T) {
@@ -58,6 +66,67 @@ interval = "soon"
 	}
 	if code := run([]string{"-no-such-flag"}, nil, &out, &errb); code != exitConfig {
 		t.Errorf("unknown flag: exit %d, want %d", code, exitConfig)
+	}
+}
+
+// With Prometheus pull off and the Pushgateway on, the Prometheus reader is made (the
+// Pushgateway pushes what it gathers) but not served; with both off, none is made.
+func TestPushgatewayWithoutPrometheusEndpoint(t *testing.T) {
+	cfg := config.DefaultConfig()
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Metrics.Prometheus.Enable = false
+	cfg.Metrics.Pushgateway.Enable = true
+	s, err := newServer(cfg, source{}, slog.New(slog.DiscardHandler), new(slog.LevelVar))
+	must(t, err)
+	// Never started, the pusher still makes a final push at shutdown: to nothing here.
+	defer func() { _ = s.parts.shutdown(time.Now().Add(time.Second)) }()
+	if p := s.parts; p.metrics.prometheus == nil || p.pushgateway == nil || p.pull != nil {
+		t.Fatalf("Prometheus reader %v, pusher %v, pull endpoints %v; want the reader and the pusher only",
+			p.metrics.prometheus, p.pushgateway, p.pull)
+	}
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics/prometheus", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("/metrics/prometheus answered %d with pull off, want 404", rec.Code)
+	}
+
+	cfg.Metrics.Pushgateway.Enable = false
+	b, err := newServer(cfg, source{}, slog.New(slog.DiscardHandler), new(slog.LevelVar))
+	must(t, err)
+	defer func() { must(t, b.parts.shutdown(time.Now().Add(time.Second))) }()
+	if b.parts.metrics.prometheus != nil || b.parts.pushgateway != nil {
+		t.Error("Prometheus reader or pusher made with neither Prometheus nor the Pushgateway on")
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	for _, tc := range []struct {
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{[]string{"-h"}, exitOK, "DUOMETER_", ""},
+		{[]string{"-help"}, exitOK, "docs/configuration.md", ""},
+		{[]string{"configs/both.toml"}, exitConfig, "", `unexpected argument "configs/both.toml": name the configuration file with -config`},
+		{[]string{"-config", "x.toml", "extra"}, exitConfig, "", `unexpected argument "extra"`},
+		{[]string{"-no-such-flag"}, exitConfig, "", "flag provided but not defined: -no-such-flag"},
+		{[]string{"-version"}, exitOK, "duometer ", ""},
+	} {
+		var out, errb bytes.Buffer
+		code := run(tc.args, nil, &out, &errb)
+		if code != tc.code || !strings.Contains(out.String(), tc.stdout) || !strings.Contains(errb.String(), tc.stderr) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
+				tc.args, code, out.String(), errb.String(), tc.code, tc.stdout, tc.stderr)
+		}
+		if tc.code == exitConfig && !strings.Contains(errb.String(), "Usage: duometer") {
+			t.Errorf("%q: no usage on stderr", tc.args)
+		}
+	}
+	var out bytes.Buffer
+	run([]string{"-version"}, nil, &out, &out)
+	b := buildInfo()
+	if want := fmt.Sprintf("duometer %s (revision %s, %s)\n", b.Version, b.Revision, runtime.Version()); out.String() != want {
+		t.Errorf("-version printed %q, want %q", out.String(), want)
 	}
 }
 

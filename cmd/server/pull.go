@@ -1,53 +1,71 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
+	promconfig "github.com/prometheus/common/config"
+
+	"github.com/duometer/duometer/pkg/config"
+	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/pull"
 	"github.com/duometer/duometer/pkg/telemetry"
 	"github.com/duometer/duometer/pkg/web"
 )
 
-// setupPull adds the Prometheus reader and serves it at /metrics/prometheus (everything) and
+// pullEndpoints serve the Prometheus reader at /metrics/prometheus (everything) and
 // /metrics/prometheus/{group} (one group), both with ?mode=node (default),
-// all_nodes_aggregated or all_nodes_unaggregated over the [cluster] peers. Peers are fetched
-// with the credentials of [metrics.prometheus.auth], which every node shares. The reader is
-// also made, unserved, when only the Pushgateway needs it: it pushes what the reader gathers.
-func (a *app) setupPull() error {
-	if !a.cfg.Metrics.Prometheus.Enable && !a.cfg.Metrics.Pushgateway.Enable {
-		return nil
-	}
-	r, err := pull.NewReader(a.producer)
-	if err != nil {
-		return err
-	}
-	a.pull = r
-	a.readers = append(a.readers, r)
-	if !a.cfg.Metrics.Prometheus.Enable {
-		return nil
-	}
+// all_nodes_aggregated or all_nodes_unaggregated over the [cluster] peers, behind
+// [metrics.prometheus.auth] when it is set. Peers are fetched with the same credentials,
+// which every node shares, and [cluster.tls].
+type pullEndpoints struct {
+	main, group http.Handler
+	cluster     *pull.Cluster
+	index       *pull.Index
+}
 
-	auth := a.cfg.Metrics.Prometheus.Auth
-	cc := a.cfg.Cluster
+func newPullEndpoints(cfg config.Config, r *pull.Reader, cat *events.Catalog, log *slog.Logger) (*pullEndpoints, error) {
+	auth := cfg.Metrics.Prometheus.Auth
+	cc := cfg.Cluster
+	client := promconfig.HTTPClientConfig{TLSConfig: cc.TLS.Common()}
+	if auth.Enabled() {
+		client.BasicAuth = &promconfig.BasicAuth{Username: auth.Username, Password: promconfig.Secret(auth.Secret.Reveal())}
+	}
 	cluster, err := pull.NewCluster(pull.ClusterOptions{
-		NodeName: cc.NodeName, Peers: cc.Peers, Timeout: cc.Timeout,
-		Username: auth.Username, Secret: auth.Secret.Reveal(),
-		Self: a.self, Log: a.log, Instance: telemetry.NewInstanceID(),
+		NodeName: cc.NodeName, Peers: cc.Peers, Timeout: cc.Timeout, HTTPClient: client,
+		Instance: telemetry.NewInstanceID(), Self: cat.Self(), Log: log,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ep := pull.NewEndpoints(r, pull.NewIndex(a.cat), cluster, a.log)
-	protect := func(h http.Handler) http.Handler {
-		if auth.Enabled() {
-			return web.BasicAuth(auth.Username, auth.Secret.Reveal(), a.self, h)
-		}
-		return h
+	index := pull.NewIndex(cat)
+	ep := pull.NewEndpoints(r, index, cluster, log)
+	p := &pullEndpoints{main: ep.Main(), group: ep.Group(), cluster: cluster, index: index}
+	if auth.Enabled() {
+		p.main = web.BasicAuth(auth.Username, auth.Secret.Reveal(), cat.Self(), p.main)
+		p.group = web.BasicAuth(auth.Username, auth.Secret.Reveal(), cat.Self(), p.group)
 	}
-	a.mux.Handle("GET "+pull.Path, web.Instrument(a.self, "prometheus", protect(ep.Main())))
-	a.mux.Handle("GET "+pull.GroupPattern, web.Instrument(a.self, "prometheus_group", protect(ep.Group())))
 	if len(cc.Peers) > 0 {
-		a.log.Info("cluster", "node", cluster.NodeName(), "peers", cc.Peers, "timeout", cc.Timeout)
+		log.Info("cluster", "node", cluster.NodeName(), "peers", cc.Peers, "timeout", cc.Timeout)
+		if auth.Enabled() && hasPlainPeer(cc.Peers) {
+			log.Warn("cluster peers reached over http:// get the scrape credentials in clear text; use https:// peers with [cluster.tls]")
+		}
+	}
+	return p, nil
+}
+
+// Shutdown stops following the catalog and closes the idle connections to the peers. It may
+// be called on nil.
+func (p *pullEndpoints) Shutdown() error {
+	if p != nil {
+		p.index.Close()
+		p.cluster.Close()
 	}
 	return nil
+}
+
+func hasPlainPeer(peers []string) bool {
+	return slices.ContainsFunc(peers, func(p string) bool { return strings.HasPrefix(p, "http://") })
 }

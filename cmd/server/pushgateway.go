@@ -1,9 +1,13 @@
 package main
 
 import (
-	"context"
-	"errors"
+	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+	promconfig "github.com/prometheus/common/config"
+
+	"github.com/duometer/duometer/pkg/config"
+	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/push"
 )
 
@@ -11,35 +15,31 @@ import (
 // cluster-name key, and every duometer node's service.name is "duometer".
 const clusterName = "duometer"
 
-// startPushgateway pushes what the Prometheus endpoint serves (the pull reader's registry)
-// to a Pushgateway: the first push one interval after start, then one interval after each
-// push, and once more at shutdown (a stop, so before the MeterProvider shuts down).
-func (a *app) startPushgateway(context.Context) error {
-	pg := a.cfg.Metrics.Pushgateway
-	if !pg.Enable {
-		return nil
+// newPushgateway builds the pusher of what gatherer gathers (the Prometheus reader's
+// registry, so that the Pushgateway holds what the scrape endpoint serves) to
+// [metrics.pushgateway]: once started, it pushes one interval after Start, then one interval
+// after each push, and once more at Shutdown.
+func newPushgateway(cfg config.Config, gatherer prometheus.Gatherer, self *events.Self, log *slog.Logger) (*push.Pushgateway, error) {
+	pg := cfg.Metrics.Pushgateway
+	name, host := push.NodeName(cfg.Cluster.NodeName, "")
+	job, grouping, err := config.RenderJobName(pg.JobName, map[string]string{"name": name, "host": host, "cluster": clusterName})
+	if err != nil {
+		return nil, err
 	}
-	if a.pull == nil {
-		return errors.New("metrics.pushgateway: no pull reader to push from") // setupPull makes one when the Pushgateway is enabled
+	client := promconfig.HTTPClientConfig{TLSConfig: pg.TLS.Common()}
+	if pg.Auth.Enabled() {
+		client.BasicAuth = &promconfig.BasicAuth{Username: pg.Auth.Username, Password: promconfig.Secret(pg.Auth.Secret.Reveal())}
 	}
-	name, host := push.NodeName(a.cfg.Cluster.NodeName, "")
 	p, err := push.NewPushgateway(push.PushgatewayOptions{
 		URL: pg.URL, Interval: pg.Interval, Timeout: pg.Timeout, Method: pg.Method,
-		JobName: pg.JobName,
-		Vars:    map[string]string{"name": name, "host": host, "cluster": clusterName},
-		Headers: pg.Headers,
-		// Username and Password are both set or both empty (validated).
-		Username: pg.Auth.Username, Password: pg.Auth.Secret.Reveal(),
-		Gatherer: a.pull.Registry(), Self: a.self, Log: a.log,
+		Job: job, Grouping: grouping, Headers: revealHeaders(pg.Headers), HTTPClient: client,
+		Gatherer: gatherer, Self: self, Log: log,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p.Start()
-	a.stops = append(a.stops, p.Shutdown)
-	job, grouping := p.Job()
-	a.log.Info("pushing to the Pushgateway", "url", p.URL(), "method", pg.Method, "job", job,
+	log.Info("pushing to the Pushgateway", "url", p.URL(), "method", pg.Method, "job", job,
 		"grouping", grouping, "interval", pg.Interval, "timeout", pg.Timeout,
 		"headers", len(pg.Headers), "auth", pg.Auth.Enabled())
-	return nil
+	return p, nil
 }

@@ -3,81 +3,118 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 
 	"github.com/duometer/duometer/pkg/events"
 )
 
-// selfPrefix starts the name of every one of duometer's own events; user
-// events may not use it.
-const selfPrefix = "duometer."
-
 // Def converts e to the events package's definition, parsing its kind with
-// [events.ParseKind] and its aggregation with [events.ParseAggregation]. The
-// error reports each field that does not parse, as "kind: ..." or
-// "aggregation: ...", joined with [errors.Join]; the Def is still returned
-// with those fields left at their zero values. Def does not run
+// [events.ParseKind] and its aggregation with [events.ParseAggregation]. The error joins an
+// [events.FieldError] for each field that does not parse ("kind: ...", "aggregation: ..."); the
+// Def is still returned, with those fields at their zero values. Def does not run
 // [events.Def.Validate].
 func (e Event) Def() (events.Def, error) {
-	d := events.Def{
-		Name:             e.Name,
-		Unit:             e.Unit,
-		Description:      e.Description,
-		Labels:           e.Labels,
-		Buckets:          e.Buckets,
-		CardinalityLimit: e.CardinalityLimit,
-	}
+	d := events.Def{Name: e.Name, Unit: e.Unit, Description: e.Description, Labels: e.Labels, Buckets: e.Buckets,
+		CardinalityLimit: e.CardinalityLimit}
 	var errs []error
+	k, err := events.ParseKind(e.Kind)
 	if e.Kind == "" {
-		errs = append(errs, errors.New("kind: is required: counter, updown, gauge or histogram"))
-	} else if k, err := events.ParseKind(e.Kind); err != nil {
-		errs = append(errs, fmt.Errorf("kind: %w", err))
-	} else {
-		d.Kind = k
+		err = errors.New("is required: counter, updown, gauge or histogram")
 	}
-	if a, err := events.ParseAggregation(e.Aggregation); err != nil {
-		errs = append(errs, fmt.Errorf("aggregation: %w", err))
-	} else {
-		d.Aggregation = a
+	if d.Kind = k; err != nil {
+		errs = append(errs, events.FieldError{Field: "kind", Msg: err.Error()})
+	}
+	if d.Aggregation, err = events.ParseAggregation(e.Aggregation); err != nil {
+		errs = append(errs, events.FieldError{Field: "aggregation", Msg: err.Error()})
 	}
 	return d, errors.Join(errs...)
 }
 
-// DefineEvents applies metrics.cardinality-limit and metrics.disabled-events
-// to cat and defines every [[events]] entry in it, in order. This is how a Go
-// program builds the same catalog as the server from a configuration file.
+// Validate checks the entry on its own: it converts ([Event.Def]), its definition is valid
+// ([events.Def.Validate]) and its name is not reserved ([events.Reserved]). Keys are the
+// entry's fields. [Config.Validate] also checks the entries against each other and against
+// duometer's own events.
+func (e Event) Validate() error {
+	d, err := e.Def()
+	r := report(problems("", err))
+	n := len(r) // the fields Def could not parse, left at their zero values
+	for _, p := range problems("", d.Validate()) {
+		switch {
+		case slices.ContainsFunc(r[:n], func(u *fieldError) bool { return u.key == p.key }): // already reported
+		case p.key == "name" && e.Name == "":
+			r.add("name", `is required, e.g. "backup.completed"`)
+		default:
+			r = append(r, p)
+		}
+	}
+	if e.CardinalityLimit < -1 {
+		r.add("cardinality-limit", "must be positive, 0 (metrics.cardinality-limit) or -1 (no limit), got %d", e.CardinalityLimit)
+	}
+	if _, reserved := events.Reserved(e.Name); reserved {
+		r.add("name", "%q is reserved for duometer's own events", e.Name)
+	}
+	return r.err()
+}
+
+// validateEvents checks the [[events]] entries, keyed "events[i]...": each on its own, then
+// by defining them, in order, in a scratch catalog that holds duometer's own events, so that
+// a name taken by an earlier entry, or with the Prometheus name of another event, is refused
+// as [Config.DefineEvents] would. An invalid entry still takes its name; a reserved one
+// (every built-in event's) is left to Validate.
+func validateEvents(entries []Event) error {
+	var r report
+	cat, first := events.NewCatalog(), map[string]int{}
+	for i, e := range entries {
+		key, err := fmt.Sprintf("events[%d]", i), e.Validate()
+		r.sub(key, err)
+		d, _ := e.Def()
+		if _, reserved := events.Reserved(e.Name); reserved {
+			continue
+		} else if err != nil {
+			d = events.Def{Name: e.Name, Kind: events.Counter}
+		}
+		_, err = cat.Define(d)
+		var clash *events.NameClashError
+		switch {
+		case errors.Is(err, events.ErrDefined):
+			r.add(key+".name", "%q is already defined by events[%d]", e.Name, first[e.Name])
+		case errors.As(err, &clash):
+			r.add(key+".name", "%q has the same Prometheus name, %s, as %q", clash.Name, clash.PrometheusName, clash.Other)
+		case err == nil:
+			first[e.Name] = i
+		}
+	}
+	return r.err()
+}
+
+// DefineEvents applies metrics.cardinality-limit and metrics.disabled-events to cat and
+// defines every [[events]] entry in it, in order. This is how a Go program builds the same
+// catalog as the server from a configuration file.
 //
-// It first checks those settings and entries as [Config.Validate] does and
-// returns their problems without changing cat. An entry whose name cat
-// already holds is reported as "events[i]: ..."; the other entries are still
+// It first checks those settings and entries as [Config.Validate] does and returns their
+// problems without changing cat. An entry that cat refuses (a name it already holds) is
+// reported as "events[i]: ..." wrapping the catalog's error; the other entries are still
 // defined.
 func (c Config) DefineEvents(cat *events.Catalog) error {
-	var p problems
-	c.Metrics.validateEvents("metrics", &p)
-	validateEventEntries(c.Events, &p)
-	if len(p) > 0 {
-		return errors.Join(p.errs()...)
+	r := report(problems("metrics", c.Metrics.eventProblems()))
+	if r.sub("", validateEvents(c.Events)); len(r) > 0 {
+		return r.err()
 	}
-	if err := cat.SetDisabled(c.Metrics.DisabledEvents); err != nil {
-		return fmt.Errorf("metrics.disabled-events%w", err) // unreachable: validated above
-	}
+	_ = cat.SetDisabled(c.Metrics.DisabledEvents) // cannot fail: validated above
 	cat.SetCardinalityLimit(c.Metrics.CardinalityLimit)
 	var errs []error
 	for i, e := range c.Events {
-		d, err := e.Def()
-		if err == nil {
-			_, err = cat.Define(d)
-		}
-		if err != nil {
+		d, _ := e.Def()
+		if _, err := cat.Define(d); err != nil {
 			errs = append(errs, fmt.Errorf("events[%d]: %w", i, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// LoadCatalog loads the configuration file at path, without the environment,
-// as Load(path, nil) does, and returns a new catalog ([events.NewCatalog])
-// with the configuration's events defined in it by [Config.DefineEvents].
+// LoadCatalog loads the configuration file at path, without the environment, as
+// Load(path, nil) does, and returns a new catalog ([events.NewCatalog]) with the
+// configuration's events defined in it by [Config.DefineEvents].
 func LoadCatalog(path string) (*events.Catalog, error) {
 	cfg, err := Load(path, nil)
 	if err != nil {
@@ -88,112 +125,4 @@ func LoadCatalog(path string) (*events.Catalog, error) {
 		return nil, err
 	}
 	return cat, nil
-}
-
-// validateEventEntries checks the [[events]] entries: each converts to a
-// valid events.Def, does not take a reserved name and has a name of its own.
-func validateEventEntries(entries []Event, p *problems) {
-	reserved := map[string]bool{}
-	promNames := map[string]string{} // Prometheus base name -> event that has it
-	for _, d := range events.SelfDefs {
-		reserved[d.Name] = true
-		promNames[promName(d.Name)] = d.Name
-	}
-	seen := map[string]int{}
-	for i, e := range entries {
-		prefix := fmt.Sprintf("events[%d]", i)
-		d, defErr := e.Def()
-		msgs := splitErrors(defErr)
-		kindBad, nameBad := d.Kind == 0, false
-		var fieldErrs *events.DefError
-		errors.As(d.Validate(), &fieldErrs)
-		for _, fe := range defErrProblems(fieldErrs) {
-			msg := fe.Error()
-			if kindBad && strings.HasPrefix(msg, "kind:") {
-				continue // already reported by Def
-			}
-			if strings.HasPrefix(msg, "name:") {
-				nameBad = true
-				if e.Name == "" {
-					msg = "name: is required, e.g. \"backup.completed\""
-				}
-			}
-			msgs = append(msgs, errors.New(msg))
-		}
-		for _, err := range msgs {
-			field, msg, ok := strings.Cut(err.Error(), ": ")
-			if !ok {
-				p.add(prefix, "%s", err.Error())
-				continue
-			}
-			p.add(prefix+"."+field, "%s", msg)
-		}
-		if e.CardinalityLimit < -1 {
-			p.add(prefix+".cardinality-limit", "must be positive, 0 (metrics.cardinality-limit) or -1 (no limit), got %d", e.CardinalityLimit)
-		}
-
-		if e.Name == "" {
-			continue
-		}
-		nameKey := prefix + ".name"
-		switch first, dup := seen[e.Name]; {
-		case reserved[e.Name] || strings.HasPrefix(e.Name, selfPrefix):
-			p.add(nameKey, "%q is reserved for duometer's own events", e.Name)
-		case dup:
-			p.add(nameKey, "%q is already defined by events[%d]", e.Name, first)
-		case nameBad:
-			seen[e.Name] = i
-		default:
-			seen[e.Name] = i
-			pn := promName(e.Name)
-			if other, clash := promNames[pn]; clash {
-				p.add(nameKey, "%q has the same Prometheus name, %s, as %q", e.Name, pn, other)
-			} else {
-				promNames[pn] = e.Name
-			}
-		}
-	}
-}
-
-// promName is the base of an event's Prometheus metric name: dots and dashes
-// become underscores.
-func promName(name string) string {
-	return strings.NewReplacer(".", "_", "-", "_").Replace(name)
-}
-
-// splitErrors returns the errors joined in err (one level of
-// errors.Join), or err alone; nil for nil.
-func splitErrors(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
-}
-
-// validateEvents checks the settings of m that apply to events.
-func (m Metrics) validateEvents(prefix string, p *problems) {
-	for i, pattern := range m.DisabledEvents {
-		key := fmt.Sprintf("%s.disabled-events[%d]", prefix, i)
-		switch stars := strings.Count(pattern, "*"); {
-		case pattern == "":
-			p.add(key, "must not be empty")
-		case stars > 1:
-			p.add(key, "pattern %q may contain at most one \"*\"", pattern)
-		case stars == 1 && pattern[0] != '*' && pattern[len(pattern)-1] != '*':
-			p.add(key, "pattern %q may only have \"*\" at its start or end", pattern)
-		}
-	}
-	if m.CardinalityLimit <= 0 && m.CardinalityLimit != -1 {
-		p.add(prefix+".cardinality-limit", "must be positive or -1, got %d", m.CardinalityLimit)
-	}
-}
-
-func defErrProblems(e *events.DefError) []events.FieldError {
-	if e == nil {
-		return nil
-	}
-	return e.Problems
 }

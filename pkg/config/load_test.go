@@ -45,6 +45,7 @@ func TestDefaultConfig(t *testing.T) {
 			MaxHeaderBytes:    16384,
 			ShutdownTimeout:   15 * time.Second,
 			InstanceID:        "",
+			EnableLifecycle:   false,
 		},
 		Metrics: config.Metrics{
 			CardinalityLimit: 2000,
@@ -73,6 +74,7 @@ func TestDefaultConfig(t *testing.T) {
 			NodeName: "duometer@" + hostname(t),
 			Timeout:  5 * time.Second,
 		},
+		Storage: config.Storage{Path: "", Interval: 30 * time.Second},
 	}
 	got := config.DefaultConfig()
 	if !reflect.DeepEqual(got, want) {
@@ -201,12 +203,12 @@ interval = "15s"
 }
 
 func TestLoadHeaders(t *testing.T) {
-	want := map[string]string{"Authorization": "Bearer abc:def", "X-Scope-OrgID": "tenant"}
+	want := map[string]config.Secret{"Authorization": "Bearer abc:def", "X-Scope-OrgID": "tenant"}
 	tests := []struct {
 		name    string
 		file    string
 		environ []string
-		want    map[string]string
+		want    map[string]config.Secret
 	}{{
 		name: "table",
 		file: `
@@ -242,7 +244,7 @@ headers = []
 [metrics.open-telemetry.headers]
 "x.y" = "z"
 `,
-		want: map[string]string{"x.y": "z"},
+		want: map[string]config.Secret{"x.y": "z"},
 	}, {
 		name:    "environment list",
 		environ: []string{"DUOMETER_METRICS__OPEN_TELEMETRY__HEADERS=Authorization: Bearer abc:def, X-Scope-OrgID: tenant"},
@@ -263,14 +265,14 @@ Authorization = "Bearer old"
 X-Scope-OrgID = "tenant"
 `,
 		environ: []string{"DUOMETER_METRICS__OPEN_TELEMETRY__HEADERS__AUTHORIZATION=Bearer a,b"},
-		want:    map[string]string{"authorization": "Bearer a,b", "X-Scope-OrgID": "tenant"},
+		want:    map[string]config.Secret{"authorization": "Bearer a,b", "X-Scope-OrgID": "tenant"},
 	}, {
 		name: "environment list then single header",
 		environ: []string{
 			"DUOMETER_METRICS__OPEN_TELEMETRY__HEADERS__X_API_KEY=k",
 			"DUOMETER_METRICS__OPEN_TELEMETRY__HEADERS=Authorization: t",
 		},
-		want: map[string]string{"Authorization": "t", "x-api-key": "k"},
+		want: map[string]config.Secret{"Authorization": "t", "x-api-key": "k"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -588,6 +590,14 @@ func TestExampleConfigs(t *testing.T) {
 				t.Errorf("pushgateway.toml: pushgateway = %+v, want the defaults, enabled", c.Metrics.Pushgateway)
 			}
 		},
+		"lifecycle.toml": func(t *testing.T, c config.Config) {
+			want := config.DefaultConfig()
+			want.Server.EnableLifecycle = true
+			want.Storage = config.Storage{Path: "/var/tmp/duometer.snapshot", Interval: 15 * time.Second}
+			if !reflect.DeepEqual(c, want) {
+				t.Errorf("lifecycle.toml:\n%+v\nwant the defaults with enable-lifecycle and [storage]:\n%+v", c, want)
+			}
+		},
 		"with-auth.toml": func(t *testing.T, c config.Config) {
 			a := c.Metrics.Prometheus.Auth
 			if !c.Metrics.Prometheus.Enable || a.Username != "prometheus" || a.Secret.Reveal() != "change-me" {
@@ -643,7 +653,7 @@ func TestLoadNewKeysFromEnvironment(t *testing.T) {
 		Interval: time.Minute,
 		Method:   "post",
 		JobName:  "${cluster}",
-		Headers:  map[string]string{"X-A": "1", "X-B": "2", "x-c": "3,4"},
+		Headers:  map[string]config.Secret{"X-A": "1", "X-B": "2", "x-c": "3,4"},
 		Timeout:  2 * time.Second,
 		Auth:     config.BasicAuth{Username: "push", Secret: "push-secret"},
 	}
@@ -680,7 +690,7 @@ peers = ["http://a:1"]
 		want := config.DefaultConfig()
 		want.Server.TLS = config.ServerTLS{CertFile: "c.pem", KeyFile: "k.pem"}
 		want.Metrics.CardinalityLimit = 10
-		want.Metrics.Pushgateway.Headers = map[string]string{"X-A": "1"}
+		want.Metrics.Pushgateway.Headers = map[string]config.Secret{"X-A": "1"}
 		want.Metrics.Pushgateway.Auth = config.BasicAuth{Username: "u", Secret: "s"}
 		want.Ingest.MaxBody = 4096
 		want.Cluster.Peers = []string{"http://a:1"}
@@ -692,7 +702,7 @@ peers = ["http://a:1"]
 }
 
 func TestLoadMaxBody(t *testing.T) {
-	for value, want := range map[string]int64{
+	for value, want := range map[string]config.Size{
 		`1`:            1,
 		`1048576`:      1 << 20,
 		`"100B"`:       100,
@@ -796,6 +806,43 @@ headers = "X: 1"
 		`ingest.tokens[1]: must not be empty (from environment variable DUOMETER_INGEST__TOKENS)`,
 		`metrics.cardinality-limit: must be positive or -1, got 0 (from environment variable DUOMETER_METRICS__CARDINALITY_LIMIT)`,
 		`server.tls: cert-file and key-file must be set together`,
+	}
+	if got := problems(err); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load() error lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestLoadLifecycleKeys pins server.enable-lifecycle and [storage], from the file and the
+// environment, and their problems.
+func TestLoadLifecycleKeys(t *testing.T) {
+	dir := t.TempDir()
+	got, err := config.Load(writeFile(t, "[server]\nenable-lifecycle = true\n[storage]\npath = \""+filepath.Join(dir, "snap")+"\"\ninterval = \"1m\"\n"), nil)
+	if err != nil || !got.Server.EnableLifecycle || got.Storage != (config.Storage{Path: filepath.Join(dir, "snap"), Interval: time.Minute}) {
+		t.Errorf("file: %+v, %+v, %v", got.Server, got.Storage, err)
+	}
+	got, err = config.Load("", []string{
+		"DUOMETER_SERVER__ENABLE_LIFECYCLE=true",
+		"DUOMETER_STORAGE__PATH=" + filepath.Join(dir, "snap"),
+		"DUOMETER_STORAGE__INTERVAL=5s",
+	})
+	if err != nil || !got.Server.EnableLifecycle || got.Storage != (config.Storage{Path: filepath.Join(dir, "snap"), Interval: 5 * time.Second}) {
+		t.Errorf("environment: %+v, %+v, %v", got.Server, got.Storage, err)
+	}
+
+	_, err = config.Load(writeFile(t, "[server]\nenable-lifecycle = \"yes\"\n[storage]\npath = 3\ninterval = \"0s\"\n"), []string{"DUOMETER_STORAGE__INTERVALL=1s"})
+	want := []string{
+		`server.enable-lifecycle: expected true or false, got a string`,
+		`storage.interval: must be positive, got "0s"`,
+		`storage.intervall: unknown key (from environment variable DUOMETER_STORAGE__INTERVALL; did you mean DUOMETER_STORAGE__INTERVAL?)`,
+		`storage.path: expected a string, got an integer`,
+	}
+	if got := problems(err); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load() error lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	_, err = config.Load("", []string{"DUOMETER_STORAGE__PATH=" + filepath.Join(dir, "missing", "snap"), "DUOMETER_SERVER__ENABLE_LIFECYCLE=on"})
+	want = []string{
+		`server.enable-lifecycle: expected true or false, got "on" (from environment variable DUOMETER_SERVER__ENABLE_LIFECYCLE)`,
+		`storage.path: directory ` + filepath.Join(dir, "missing") + ` does not exist (from environment variable DUOMETER_STORAGE__PATH)`,
 	}
 	if got := problems(err); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load() error lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

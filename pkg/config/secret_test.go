@@ -36,7 +36,7 @@ func TestSecret(t *testing.T) {
 		"MarshalJSON": string(js),
 		"LogValue":    s.LogValue().String(),
 		"%v":          fmt.Sprintf("%v", s),
-		"%s":          fmt.Sprintf("%s", s),
+		"%s":          fmt.Sprintf("%s", s), //nolint:staticcheck // the %s verb itself is under test
 		"%q":          fmt.Sprintf("%q", s),
 		"%#v":         fmt.Sprintf("%#v", s),
 		"%x":          fmt.Sprintf("%x", s),
@@ -74,9 +74,9 @@ func secretConfig() config.Config {
 	c.Metrics.Prometheus.Auth = config.BasicAuth{Username: "prometheus", Secret: authSecret}
 	c.Metrics.OpenTelemetry.Transport = "http"
 	c.Metrics.OpenTelemetry.Endpoint = "https://collector.example:4318"
-	c.Metrics.OpenTelemetry.Headers = map[string]string{"Authorization": headerSecret}
+	c.Metrics.OpenTelemetry.Headers = map[string]config.Secret{"Authorization": headerSecret}
 	c.Metrics.Pushgateway.Auth = config.BasicAuth{Username: "pusher", Secret: pushSecret}
-	c.Metrics.Pushgateway.Headers = map[string]string{"X-Push-Token": pushHeader}
+	c.Metrics.Pushgateway.Headers = map[string]config.Secret{"X-Push-Token": pushHeader}
 	c.Ingest.Tokens = []config.Secret{ingestToken1, ingestToken2}
 	return c
 }
@@ -156,7 +156,7 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 		t.Errorf("%%#v = %s, want it to start with config.Pushgateway{", outputs["%#v pushgateway"])
 	}
 	// Two tokens, two markers.
-	if !strings.Contains(outputs["slog text"], `config.ingest.tokens="[<redacted> <redacted>]"`) {
+	if !strings.Contains(outputs["slog text"], `Tokens:[<redacted> <redacted>]`) {
 		t.Errorf("slog text does not show the tokens as [<redacted> <redacted>]:\n%s", outputs["slog text"])
 	}
 	// Formatting must not modify the headers.

@@ -1,15 +1,25 @@
 package config_test
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/duometer/duometer/internal/testutil"
+
 	"github.com/duometer/duometer/pkg/config"
 )
 
 func TestValidate(t *testing.T) {
+	ca, cert, key := tlsFiles(t)
+	storageDir := t.TempDir()
+	storageFile := filepath.Join(storageDir, "file")
+	if err := os.WriteFile(storageFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		modify func(c *config.Config)
@@ -94,9 +104,9 @@ func TestValidate(t *testing.T) {
 			o := &c.Metrics.OpenTelemetry
 			o.Transport = "http"
 			o.Endpoint = "https://otlp.example.com/v1/metrics"
-			o.Headers = map[string]string{"Authorization": "Bearer x", "X-Scope-OrgID": "t"}
+			o.Headers = map[string]config.Secret{"Authorization": "Bearer x", "X-Scope-OrgID": "t"}
 			o.Compression = "none"
-			o.TLS = config.TLS{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"}
+			o.TLS = config.ClientTLS{CAFile: ca, CertFile: cert, KeyFile: key, ServerName: "otlp.example.com"}
 		}, nil},
 		{"endpoint kept while disabled", func(c *config.Config) {
 			c.Metrics.OpenTelemetry.Endpoint = "http://127.0.0.1:4317"
@@ -139,7 +149,7 @@ func TestValidate(t *testing.T) {
 			c.Metrics.OpenTelemetry.Timeout = time.Minute
 		}, nil},
 		{"bad headers", func(c *config.Config) {
-			c.Metrics.OpenTelemetry.Headers = map[string]string{
+			c.Metrics.OpenTelemetry.Headers = map[string]config.Secret{
 				"Authorization": "Bearer x",
 				"authorization": "Bearer y",
 				"bad name":      "v",
@@ -159,8 +169,37 @@ func TestValidate(t *testing.T) {
 		{"TLS with plain http", func(c *config.Config) {
 			c.Metrics.OpenTelemetry.Transport = "grpc"
 			c.Metrics.OpenTelemetry.Endpoint = "http://collector:4317"
-			c.Metrics.OpenTelemetry.TLS.CAFile = "ca.pem"
+			c.Metrics.OpenTelemetry.TLS.CAFile = ca
 		}, []string{`metrics.open-telemetry.tls: TLS settings need an https:// endpoint, got "http://collector:4317"`}},
+		{"TLS files that do not load", func(c *config.Config) { c.Metrics.OpenTelemetry.TLS.CAFile = "missing-ca.pem" },
+			[]string{`metrics.open-telemetry.tls: unable to read CA cert: unable to read file missing-ca.pem: open missing-ca.pem: no such file or directory`}},
+		{"TLS while disabled with plain http", func(c *config.Config) {
+			c.Metrics.OpenTelemetry.Endpoint = "http://collector:4317"
+			c.Metrics.OpenTelemetry.TLS.InsecureSkipVerify = true
+		}, nil},
+
+		// metrics.pushgateway.tls and cluster.tls: the same shape
+		{"pushgateway TLS", func(c *config.Config) {
+			c.Metrics.Pushgateway.URL = "https://pushgateway.example:9091"
+			c.Metrics.Pushgateway.TLS = config.ClientTLS{CAFile: ca, CertFile: cert, KeyFile: key}
+		}, nil},
+		{"pushgateway TLS with plain http", func(c *config.Config) { c.Metrics.Pushgateway.TLS.ServerName = "pg.example" },
+			[]string{`metrics.pushgateway.tls: TLS settings need an https:// url, got "http://127.0.0.1:9091"`}},
+		{"pushgateway cert without key", func(c *config.Config) {
+			c.Metrics.Pushgateway.URL = "https://pushgateway.example:9091"
+			c.Metrics.Pushgateway.TLS.CertFile = cert
+		}, []string{`metrics.pushgateway.tls: cert-file and key-file must be set together`}},
+		{"cluster TLS", func(c *config.Config) {
+			c.Cluster.Peers = []string{"http://10.0.0.2:9464", "https://10.0.0.3:9464"}
+			c.Cluster.TLS = config.ClientTLS{CAFile: ca, InsecureSkipVerify: true}
+		}, nil},
+		{"cluster TLS without an https peer", func(c *config.Config) {
+			c.Cluster.Peers = []string{"http://10.0.0.2:9464"}
+			c.Cluster.TLS = config.ClientTLS{KeyFile: key}
+		}, []string{
+			`cluster.tls: TLS settings need at least one https:// peer`,
+			`cluster.tls: cert-file and key-file must be set together`,
+		}},
 
 		// server.tls
 		{"server TLS", func(c *config.Config) { c.Server.TLS = config.ServerTLS{CertFile: "c.pem", KeyFile: "k.pem"} }, nil},
@@ -185,7 +224,7 @@ func TestValidate(t *testing.T) {
 			g.URL = "https://pushgateway.example.com/prefix"
 			g.Method = "post"
 			g.JobName = "metrics/cluster/${cluster}/node/${name}@${host}"
-			g.Headers = map[string]string{"X-Scope-OrgID": "t"}
+			g.Headers = map[string]config.Secret{"X-Scope-OrgID": "t"}
 			g.Auth = config.BasicAuth{Username: "push", Secret: "s3cr3t"}
 		}, nil},
 		{"pushgateway bad values while disabled", func(c *config.Config) {
@@ -208,7 +247,7 @@ func TestValidate(t *testing.T) {
 			c.Metrics.Pushgateway.URL = "http://user:hunter2@127.0.0.1:9091"
 		}, []string{`metrics.pushgateway.url: must not contain credentials; use auth instead`}},
 		{"pushgateway bad headers", func(c *config.Config) {
-			c.Metrics.Pushgateway.Headers = map[string]string{"a b": "x", "X": "1\n2", "x": "y"}
+			c.Metrics.Pushgateway.Headers = map[string]config.Secret{"a b": "x", "X": "1\n2", "x": "y"}
 		}, []string{
 			`metrics.pushgateway.headers."a b": invalid header name`,
 			`metrics.pushgateway.headers.X: value must not contain line breaks or NUL characters`,
@@ -218,11 +257,15 @@ func TestValidate(t *testing.T) {
 		{"empty job name", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "" },
 			[]string{`metrics.pushgateway.job-name: must not be empty`}},
 		{"unknown job name placeholder", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "${name}/instance/${hostname}" },
-			[]string{`metrics.pushgateway.job-name: unknown placeholder ${hostname}: only ${name}, ${host} and ${cluster} are allowed`}},
+			[]string{`metrics.pushgateway.job-name: unknown placeholder ${hostname}: only ${cluster}, ${host} and ${name} are allowed`}},
 		{"unterminated job name placeholder", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "${name" },
-			[]string{`metrics.pushgateway.job-name: "$" must start a placeholder ${name}, ${host} or ${cluster}, got "${name"`}},
-		{"stray dollar in job name", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "job$1" },
-			[]string{`metrics.pushgateway.job-name: "$" must start a placeholder ${name}, ${host} or ${cluster}, got "job$1"`}},
+			[]string{`metrics.pushgateway.job-name: unterminated "${" in "${name"`}},
+		{"dollar without a brace in job name", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "job$1" }, nil},
+		{"job name with two unknown placeholders", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "${a}/instance/${b" },
+			[]string{
+				`metrics.pushgateway.job-name: unknown placeholder ${a}: only ${cluster}, ${host} and ${name} are allowed`,
+				`metrics.pushgateway.job-name: unterminated "${" in "${b"`,
+			}},
 		{"job name with a label but no value", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "duometer/instance" },
 			[]string{`metrics.pushgateway.job-name: must be a job name followed by label/value pairs, all separated by "/", got "duometer/instance"`}},
 		{"job name starting with a slash", func(c *config.Config) { c.Metrics.Pushgateway.JobName = "/a/b" },
@@ -293,6 +336,23 @@ func TestValidate(t *testing.T) {
 			`cluster.timeout: must be positive, got "0s"`,
 		}},
 
+		// storage
+		{"storage", func(c *config.Config) {
+			c.Storage = config.Storage{Path: filepath.Join(storageDir, "snapshot"), Interval: time.Minute}
+		}, nil},
+		{"storage in the working directory", func(c *config.Config) { c.Storage.Path = "snapshot" }, nil},
+		{"storage file that exists", func(c *config.Config) { c.Storage.Path = storageFile }, nil},
+		{"storage directory missing", func(c *config.Config) { c.Storage.Path = filepath.Join(storageDir, "no", "snapshot") },
+			[]string{`storage.path: directory ` + filepath.Join(storageDir, "no") + ` does not exist`}},
+		{"storage directory is a file", func(c *config.Config) { c.Storage.Path = filepath.Join(storageFile, "snapshot") },
+			[]string{`storage.path: ` + storageFile + ` is not a directory`}},
+		{"storage path is a directory", func(c *config.Config) { c.Storage.Path = storageDir },
+			[]string{`storage.path: ` + storageDir + ` is a directory; give the path of the snapshot file in it`}},
+		{"storage interval", func(c *config.Config) { c.Storage.Interval = 0 },
+			[]string{`storage.interval: must be positive, got "0s"`}},
+		{"storage interval while off", func(c *config.Config) { c.Storage.Interval = -time.Second },
+			[]string{`storage.interval: must be positive, got "-1s"`}},
+
 		{"everything at once is sorted by key", func(c *config.Config) {
 			c.Server.LogFormat = "xml"
 			c.Metrics.OpenTelemetry.Compression = "br"
@@ -350,4 +410,13 @@ func TestServerTLSEnabled(t *testing.T) {
 			t.Errorf("%+v.Enabled() = %v, want %v", tt.tls, got, tt.want)
 		}
 	}
+}
+
+// tlsFiles writes a self-signed certificate and its key to a temporary directory and returns
+// the paths of the certificate (as a CA file), of the certificate again (as a client
+// certificate) and of the key.
+func tlsFiles(t *testing.T) (ca, cert, key string) {
+	t.Helper()
+	cert, key, _ = testutil.SelfSigned(t, time.Now().Add(time.Hour))
+	return cert, cert, key
 }

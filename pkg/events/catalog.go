@@ -111,7 +111,8 @@ type Catalog struct {
 	byName   map[string]*Event
 	byBase   map[string]string // Prometheus base name -> event name
 	disabled []Pattern
-	watchers []func(*Event)
+	watchers map[int]func(*Event)
+	nextID   int
 	self     *Self
 }
 
@@ -152,7 +153,10 @@ func (c *Catalog) Define(d Def) (*Event, error) {
 	e.off.Store(MatchAny(c.disabled, d.Name))
 	c.byName[d.Name] = e
 	c.byBase[base] = d.Name
-	watchers := slices.Clone(c.watchers)
+	watchers := make([]func(*Event), 0, len(c.watchers))
+	for _, w := range c.watchers {
+		watchers = append(watchers, w)
+	}
 	c.mu.Unlock()
 	for _, w := range watchers {
 		w(e)
@@ -234,16 +238,24 @@ func (c *Catalog) Disabled() []Pattern {
 	return slices.Clone(c.disabled)
 }
 
-// Watch calls fn for every event defined from now on, and returns the events defined so far,
-// sorted by name, so that a caller misses none. fn runs on the goroutine that calls Define and
-// must not call Define.
-func (c *Catalog) Watch(fn func(*Event)) []*Event {
+// Watch calls fn for every event defined from now on, until stop is called, and returns the
+// events defined so far, sorted by name, so that a caller misses none. fn runs on the
+// goroutine that calls Define and must not call Define. Events defined while Watch runs may
+// be both returned and given to fn: callers deduplicate by *Event.
+func (c *Catalog) Watch(fn func(*Event)) (defined []*Event, stop func()) {
 	c.mu.Lock()
-	c.watchers = append(c.watchers, fn)
+	if c.watchers == nil {
+		c.watchers = map[int]func(*Event){}
+	}
+	id := c.nextID
+	c.nextID++
+	c.watchers[id] = fn
 	c.mu.Unlock()
-	// Events defined between the unlock and this call are reported twice at most; callers
-	// deduplicate by *Event.
-	return c.Events()
+	return c.Events(), func() {
+		c.mu.Lock()
+		delete(c.watchers, id)
+		c.mu.Unlock()
+	}
 }
 
 // Self returns the handles of duometer's own events.

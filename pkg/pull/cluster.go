@@ -18,6 +18,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
 
@@ -87,9 +88,10 @@ type ClusterOptions struct {
 	Peers []string
 	// Timeout bounds the fetches of all peers for one scrape; 0 means DefaultClusterTimeout.
 	Timeout time.Duration
-	// Username and Secret are the basic-auth credentials sent to peers, those of their
-	// pull endpoint; empty: none.
-	Username, Secret string
+	// HTTPClient configures the client that fetches the peers, as Prometheus configures its
+	// own: the basic-auth credentials of their pull endpoint and TLS for https:// peers.
+	// Redirects are not followed and no proxy is used unless it says so.
+	HTTPClient promconfig.HTTPClientConfig
 	// Instance is this process's InstanceHeader token: random, drawn once per process
 	// (telemetry.NewInstanceID), never configured, so that no two nodes share it. Required.
 	Instance string
@@ -97,8 +99,6 @@ type ClusterOptions struct {
 	Self *events.Self
 	// Log receives a rate-limited warning for each peer that fails.
 	Log *slog.Logger
-	// Client fetches the peers; nil means a client of the cluster's own.
-	Client *http.Client
 	// Resolver expands peer host names; nil means net.DefaultResolver.
 	Resolver Resolver
 }
@@ -109,10 +109,9 @@ type Cluster struct {
 	instance string
 	peers    []*url.URL
 	timeout  time.Duration
-	username string
-	secret   string
 	self     *events.Self
 	warn     *logging.RateLimited
+	log      *slog.Logger
 	client   *http.Client
 	resolver Resolver
 }
@@ -121,24 +120,10 @@ type Cluster struct {
 func NewCluster(o ClusterOptions) (*Cluster, error) {
 	c := &Cluster{
 		nodeName: o.NodeName, timeout: o.Timeout,
-		username: o.Username, secret: o.Secret,
-		self: o.Self, client: o.Client, resolver: o.Resolver, instance: o.Instance,
+		self: o.Self, resolver: o.Resolver, instance: o.Instance,
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultClusterTimeout
-	}
-	if c.client == nil {
-		c.client = &http.Client{Transport: &http.Transport{
-			// Peers are the cluster's own nodes: no proxy from the environment, as
-			// Prometheus uses none unless told.
-			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		}}
 	}
 	if c.resolver == nil {
 		c.resolver = net.DefaultResolver
@@ -147,7 +132,7 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c.warn = logging.NewRateLimited(log, time.Minute)
+	c.warn, c.log = logging.NewRateLimited(log, time.Minute), log
 	if c.instance == "" {
 		return nil, errors.New("cluster: ClusterOptions.Instance is empty")
 	}
@@ -172,8 +157,18 @@ func NewCluster(o ClusterOptions) (*Cluster, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	cc := o.HTTPClient
+	cc.FollowRedirects, cc.EnableHTTP2 = false, true
+	client, err := promconfig.NewClientFromConfig(cc, "cluster")
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	c.client = client
 	return c, nil
 }
+
+// Close closes the idle connections to the peers. Fetches after Close open new ones.
+func (c *Cluster) Close() { c.client.CloseIdleConnections() }
 
 // NodeName returns this node's name.
 func (c *Cluster) NodeName() string { return c.nodeName }
@@ -239,6 +234,7 @@ func (c *Cluster) fetchAll(parent context.Context, path string) []*peerResult {
 	names := map[string]bool{c.nodeName: true}
 	instances := map[string]bool{}
 	for _, r := range results {
+		c.log.Debug("cluster peer fetch", "peer", r.label, "path", path, "node", r.node, "families", len(r.families), "err", r.err)
 		if r.err != nil {
 			c.self.ClusterPeerUp.Emit(0, r.label)
 			c.warn.Warn("cluster peer "+r.label, "cluster peer failed; its series are left out",
@@ -326,9 +322,6 @@ func (c *Cluster) fetch(ctx context.Context, target *url.URL, path string, r *pe
 		return
 	}
 	req.Header.Set("Accept", peerAccept)
-	if c.username != "" {
-		req.SetBasicAuth(c.username, c.secret)
-	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		// url.Error repeats the URL, which the log line already has as the peer.

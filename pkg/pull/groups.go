@@ -35,18 +35,25 @@ const (
 // follows the catalog: events defined later are indexed as they are defined. It is safe for
 // concurrent use.
 type Index struct {
-	mu     sync.RWMutex
-	byName map[string]events.Def
+	mu      sync.RWMutex
+	byName  map[string]events.Def
+	unwatch func()
 }
 
-// NewIndex indexes the events of cat, now and defined later, by their Prometheus names.
+// NewIndex indexes the events of cat, now and defined later (until Close), by their
+// Prometheus names.
 func NewIndex(cat *events.Catalog) *Index {
 	x := &Index{byName: map[string]events.Def{}}
-	for _, e := range cat.Watch(x.add) {
+	var defined []*events.Event
+	defined, x.unwatch = cat.Watch(x.add)
+	for _, e := range defined {
 		x.add(e)
 	}
 	return x
 }
+
+// Close stops following the catalog: events defined from now on are not indexed.
+func (x *Index) Close() { x.unwatch() }
 
 func (x *Index) add(e *events.Event) {
 	d := e.Def()
@@ -120,10 +127,10 @@ func (x *Index) Groups(families []*dto.MetricFamily) []string {
 // whether any of them is of group (target_info aside). The families are shared, not copied.
 func (x *Index) FilterGroup(families []*dto.MetricFamily, group string) (out []*dto.MetricFamily, has bool) {
 	for _, mf := range families {
-		switch g := x.Group(mf.GetName()); {
-		case g == "":
+		switch x.Group(mf.GetName()) {
+		case "":
 			out = append(out, mf)
-		case g == group:
+		case group:
 			out = append(out, mf)
 			has = has || len(mf.GetMetric()) > 0
 		}

@@ -2,13 +2,9 @@ package pull_test
 
 import (
 	"bytes"
-	"compress/gzip"
-	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -19,9 +15,6 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/pull"
@@ -59,16 +52,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 	if err := cat.SetDisabled(o.disabled); err != nil {
 		t.Fatal(err)
 	}
-	r, err := pull.NewReader(telemetry.NewProducer(cat))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := resource.NewSchemaless(attribute.String("service.name", "duometer"), attribute.String("service.instance.id", o.name))
-	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Resource: res, Readers: []sdkmetric.Reader{r}, Runtime: o.runtime})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	r := startReader(t, cat, o.name, o.runtime)
 	n := &node{cat: cat, self: cat.Self()}
 	if o.cluster != nil {
 		co := *o.cluster
@@ -76,9 +60,11 @@ func newNode(t *testing.T, o nodeOpts) *node {
 		if co.NodeName == "" {
 			co.NodeName = o.name
 		}
+		var err error
 		if n.cluster, err = pull.NewCluster(co); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(n.cluster.Close)
 	}
 	ep := pull.NewEndpoints(r, pull.NewIndex(cat), n.cluster, o.log)
 	protect := func(h http.Handler) http.Handler {
@@ -97,13 +83,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 // get serves one GET of target (path and query) with the given headers.
 func (n *node) get(t *testing.T, target string, header http.Header) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, target, nil)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	rec := httptest.NewRecorder()
-	n.handler.ServeHTTP(rec, req)
-	return rec
+	return serve(t, n.handler, target, header)
 }
 
 var textPlain = http.Header{"Accept": {"text/plain"}}
@@ -111,26 +91,15 @@ var textPlain = http.Header{"Accept": {"text/plain"}}
 // groupsCatalog emits deterministic values in four groups of events: duometer's own, backup,
 // queue and label (odd label values), and leaves a fifth group, empty, without series.
 func groupsCatalog(cat *events.Catalog) {
+	emitSamples(cat)
 	self := cat.Self()
-	self.AuthFailed.Emit(3)
-	self.HTTPRequests.Emit(2, "prometheus", "200")
 	self.HTTPRequests.Inc("prometheus_group", "404")
-	for _, v := range []float64{0.003, 0.04, 0.3, 12} {
-		self.HTTPRequestTime.Emit(v, "prometheus")
-	}
 	self.ClusterPeerUp.Emit(1, "10.0.0.2:9464")
 	self.CertExpiry.Emit(1.8e9, "/etc/duometer/cert.pem")
-	self.ConfigLoads.Inc("success") // disabled: must not appear
-	cat.MustDefine(events.Def{Name: "queue.size", Kind: events.UpDownCounter, Description: "Messages queued."}).Emit(-1)
-	cat.MustDefine(events.Def{Name: "queue.oldest-age", Kind: events.Gauge, Unit: "s", Description: "Age of the oldest message."}).Emit(42.5)
-	cat.MustDefine(events.Def{Name: "backup.size", Kind: events.Histogram, Unit: "By", Labels: []string{"kind"},
-		Buckets: []float64{1e6, 1e9}, Description: "Size of backups."}).Emit(5e8, "full")
 	cat.MustDefine(events.Def{Name: "backup.completed", Kind: events.Counter, Labels: []string{"kind"},
 		Description: "Backups completed."}).Emit(2, "full")
 	cat.MustDefine(events.Def{Name: "backup.ok", Kind: events.Gauge, Aggregation: events.Logical,
 		Description: "1 when the last backup succeeded."}).Emit(1)
-	cat.MustDefine(events.Def{Name: "label.escapes", Kind: events.Counter, Labels: []string{"v"}, Description: "Odd label values."}).
-		Inc("quote\" backslash\\ newline\n utf8 é")
 	cat.MustDefine(events.Def{Name: "empty.things", Kind: events.Counter, Labels: []string{"x"}, Description: "Never emitted."})
 }
 
@@ -163,22 +132,7 @@ func TestGroupGolden(t *testing.T) {
 		if g == "go" || g == "process" {
 			got = runtimeValue.ReplaceAll(got, []byte("$1 0"))
 		}
-		golden := filepath.Join("testdata", "groups", g+".prom")
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(golden, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("group %s differs from %s (rerun with -update if intended):\n--- got\n%s", g, golden, got)
-		}
+		checkGolden(t, "group "+g, filepath.Join("testdata", "groups", g+".prom"), got)
 		for _, f := range familyNames(t, rec.Body.Bytes()) {
 			if f == pull.TargetInfo {
 				continue
@@ -292,10 +246,7 @@ func TestGroupAuth(t *testing.T) {
 		if strings.Contains(rec.Body.String(), "backup_") || strings.Contains(rec.Body.String(), "known groups") {
 			t.Errorf("%s: the 401 body leaks metrics or groups: %q", target, rec.Body)
 		}
-		req := httptest.NewRequest(http.MethodGet, target, nil)
-		req.SetBasicAuth("prometheus", "wrong")
-		rec = httptest.NewRecorder()
-		n.handler.ServeHTTP(rec, req)
+		rec = n.get(t, target, withAuth(textPlain, "prometheus", "wrong"))
 		if rec.Code != http.StatusUnauthorized {
 			t.Errorf("%s with a wrong secret: %d, want 401", target, rec.Code)
 		}
@@ -303,10 +254,7 @@ func TestGroupAuth(t *testing.T) {
 			t.Errorf("%s: duometer.auth.failed = %v, want %v", target, got, want)
 		}
 	}
-	req := httptest.NewRequest(http.MethodGet, pull.Path+"/backup", nil)
-	req.SetBasicAuth("prometheus", secret)
-	rec := httptest.NewRecorder()
-	n.handler.ServeHTTP(rec, req)
+	rec := n.get(t, pull.Path+"/backup", withAuth(textPlain, "prometheus", secret))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `backup_completed_total{kind="full"} 2`) {
 		t.Errorf("right credentials: %d\n%s", rec.Code, rec.Body)
 	}
@@ -328,18 +276,7 @@ func TestGroupNegotiation(t *testing.T) {
 	if strings.Contains(om.Body.String(), "duometer_") {
 		t.Errorf("group backup serves duometer_ families:\n%s", om.Body)
 	}
-	gz := n.get(t, pull.Path+"/backup", http.Header{"Accept": {"text/plain"}, "Accept-Encoding": {"gzip"}})
-	if gz.Header().Get("Content-Encoding") != "gzip" {
-		t.Fatalf("Content-Encoding = %q, want gzip", gz.Header().Get("Content-Encoding"))
-	}
-	zr, err := gzip.NewReader(gz.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := gunzipped(t, n.get(t, pull.Path+"/backup", http.Header{"Accept": {"text/plain"}, "Accept-Encoding": {"gzip"}}))
 	if !bytes.Contains(body, []byte(`backup_completed_total{kind="full"} 2`)) {
 		t.Errorf("gzipped body:\n%s", body)
 	}

@@ -2,14 +2,13 @@ package pull_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"flag"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.uber.org/goleak"
 
+	"github.com/duometer/duometer/internal/testutil"
 	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/pull"
 	"github.com/duometer/duometer/pkg/telemetry"
@@ -28,21 +28,29 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// newServer builds the real pull path (catalog → MeterProvider → Prometheus reader →
-// handler) with a fixed resource, so that its exposition is reproducible.
-func newServer(t *testing.T, cat *events.Catalog, username, secret string) http.Handler {
+// startReader starts the real pull path (catalog → MeterProvider → Prometheus reader) with a
+// fixed resource whose service.instance.id is name, so that its exposition is reproducible.
+// runtime adds the go_* and process_* instruments.
+func startReader(t *testing.T, cat *events.Catalog, name string, runtime bool) *pull.Reader {
 	t.Helper()
 	r, err := pull.NewReader(telemetry.NewProducer(cat))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := resource.NewSchemaless(attribute.String("service.name", "duometer"), attribute.String("service.instance.id", "golden"))
-	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Resource: res, Readers: []sdkmetric.Reader{r}})
+	res := resource.NewSchemaless(attribute.String("service.name", "duometer"), attribute.String("service.instance.id", name))
+	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Resource: res, Readers: []sdkmetric.Reader{r}, Runtime: runtime})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	var h http.Handler = r.Handler(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return r
+}
+
+// newServer serves the reader's own handler (startReader's, named golden) at pull.Path, behind
+// basic auth when username is not empty.
+func newServer(t *testing.T, cat *events.Catalog, username, secret string) http.Handler {
+	t.Helper()
+	h := startReader(t, cat, "golden", false).Handler(slog.New(slog.DiscardHandler))
 	if username != "" {
 		h = web.BasicAuth(username, secret, cat.Self(), h)
 	}
@@ -51,15 +59,82 @@ func newServer(t *testing.T, cat *events.Catalog, username, secret string) http.
 	return mux
 }
 
-func scrape(t *testing.T, h http.Handler, header http.Header) *httptest.ResponseRecorder {
+// serve serves one GET of target (path and query) with the given request headers.
+func serve(t *testing.T, h http.Handler, target string, header http.Header) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, pull.Path, nil)
+	req := httptest.NewRequest(http.MethodGet, target, nil)
 	for k, v := range header {
 		req.Header[k] = v
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
+}
+
+// scrape serves one GET of pull.Path.
+func scrape(t *testing.T, h http.Handler, header http.Header) *httptest.ResponseRecorder {
+	t.Helper()
+	return serve(t, h, pull.Path, header)
+}
+
+// withAuth returns header (which it does not modify) with the basic auth credentials user and
+// pass added.
+func withAuth(header http.Header, user, pass string) http.Header {
+	req := &http.Request{Header: header.Clone()}
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.SetBasicAuth(user, pass)
+	return req.Header
+}
+
+// gunzipped requires a gzip-encoded answer and returns its body decompressed.
+func gunzipped(t *testing.T, rec *httptest.ResponseRecorder) []byte {
+	t.Helper()
+	if ce := rec.Header().Get("Content-Encoding"); ce != "gzip" {
+		t.Fatalf("Content-Encoding = %q, want gzip", ce)
+	}
+	return testutil.Gunzip(t, rec.Body)
+}
+
+// checkGolden requires got to be the content of the golden file path, which -update
+// rewrites first.
+func checkGolden(t *testing.T, what, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s (rerun with -update if intended):\n--- got\n%s", what, path, got)
+	}
+}
+
+// emitSamples defines and emits what the golden expositions show of every kind of event:
+// duometer's own events (duometer.config.loads too, which the golden tests disable) and one
+// event of each kind, one with odd label values.
+func emitSamples(cat *events.Catalog) {
+	self := cat.Self()
+	self.AuthFailed.Emit(3)
+	self.HTTPRequests.Emit(2, "prometheus", "200")
+	for _, v := range []float64{0.003, 0.04, 0.3, 12} {
+		self.HTTPRequestTime.Emit(v, "prometheus")
+	}
+	self.ConfigLoads.Inc("success") // disabled: must not appear
+	cat.MustDefine(events.Def{Name: "queue.size", Kind: events.UpDownCounter, Description: "Messages queued."}).Emit(-1)
+	cat.MustDefine(events.Def{Name: "queue.oldest-age", Kind: events.Gauge, Unit: "s", Description: "Age of the oldest message."}).Emit(42.5)
+	cat.MustDefine(events.Def{Name: "backup.size", Kind: events.Histogram, Unit: "By", Labels: []string{"kind"},
+		Buckets: []float64{1e6, 1e9}, Description: "Size of backups."}).Emit(5e8, "full")
+	cat.MustDefine(events.Def{Name: "label.escapes", Kind: events.Counter, Labels: []string{"v"}, Description: "Odd label values."}).
+		Inc("quote\" backslash\\ newline\n utf8 é")
 }
 
 // TestExpositionGolden pins the text exposition of every kind of event. Regenerate with
@@ -70,40 +145,16 @@ func TestExpositionGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newServer(t, cat, "", "")
-	self := cat.Self()
-	self.AuthFailed.Emit(3)
-	self.HTTPRequests.Emit(2, "prometheus", "200")
-	self.HTTPRequests.Inc("prometheus", "401")
-	for _, v := range []float64{0.003, 0.04, 0.3, 12} {
-		self.HTTPRequestTime.Emit(v, "prometheus")
-	}
-	self.PushExports.Emit(4, "otlp")
-	self.ConfigLoads.Inc("success") // disabled: must not appear
-	cat.MustDefine(events.Def{Name: "queue.size", Kind: events.UpDownCounter, Description: "Messages queued."}).Emit(-1)
-	cat.MustDefine(events.Def{Name: "queue.oldest-age", Kind: events.Gauge, Unit: "s", Description: "Age of the oldest message."}).Emit(42.5)
-	cat.MustDefine(events.Def{Name: "backup.size", Kind: events.Histogram, Unit: "By", Labels: []string{"kind"},
-		Buckets: []float64{1e6, 1e9}, Description: "Size of backups."}).Emit(5e8, "full")
-	cat.MustDefine(events.Def{Name: "label.escapes", Kind: events.Counter, Labels: []string{"v"}, Description: "Odd label values."}).
-		Inc("quote\" backslash\\ newline\n utf8 é")
+	emitSamples(cat)
+	cat.Self().HTTPRequests.Inc("prometheus", "401")
+	cat.Self().PushExports.Emit(4, "otlp")
 
-	rec := scrape(t, h, http.Header{"Accept": {"text/plain"}})
+	rec := scrape(t, h, textPlain)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	got := rec.Body.Bytes()
-	const golden = "testdata/exposition.prom"
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("exposition differs from %s (rerun with -update if intended):\n--- got\n%s", golden, got)
-	}
+	checkGolden(t, "exposition", filepath.Join("testdata", "exposition.prom"), got)
 	if bytes.Contains(got, []byte("duometer_config_loads")) {
 		t.Error("disabled event duometer.config.loads is in the scrape")
 	}
@@ -125,18 +176,7 @@ func TestNegotiation(t *testing.T) {
 		t.Error("OpenMetrics body does not end with # EOF")
 	}
 
-	gz := scrape(t, h, http.Header{"Accept": {"text/plain"}, "Accept-Encoding": {"gzip"}})
-	if gz.Header().Get("Content-Encoding") != "gzip" {
-		t.Fatalf("Content-Encoding = %q, want gzip", gz.Header().Get("Content-Encoding"))
-	}
-	zr, err := gzip.NewReader(gz.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := gunzipped(t, scrape(t, h, http.Header{"Accept": {"text/plain"}, "Accept-Encoding": {"gzip"}}))
 	if !bytes.Contains(body, []byte("duometer_auth_failed_total 1")) {
 		t.Errorf("gzipped body lacks duometer_auth_failed_total 1:\n%s", body)
 	}
@@ -148,23 +188,16 @@ func TestBasicAuth(t *testing.T) {
 	h := newServer(t, cat, "prometheus", secret)
 	self := cat.Self()
 
-	cases := []struct {
-		name       string
-		user, pass string
-		set        bool
+	for i, c := range []struct {
+		name   string
+		header http.Header
 	}{
-		{"missing", "", "", false},
-		{"wrong secret", "prometheus", "wrong", true},
-		{"wrong user", "grafana", secret, true},
-		{"secret prefix", "prometheus", secret[:5], true},
-	}
-	for i, c := range cases {
-		req := httptest.NewRequest(http.MethodGet, pull.Path, nil)
-		if c.set {
-			req.SetBasicAuth(c.user, c.pass)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		{"missing", nil},
+		{"wrong secret", withAuth(nil, "prometheus", "wrong")},
+		{"wrong user", withAuth(nil, "grafana", secret)},
+		{"secret prefix", withAuth(nil, "prometheus", secret[:5])},
+	} {
+		rec := scrape(t, h, c.header)
 		if rec.Code != http.StatusUnauthorized {
 			t.Errorf("%s: status %d, want 401", c.name, rec.Code)
 		}
@@ -182,10 +215,7 @@ func TestBasicAuth(t *testing.T) {
 		t.Error("a failed request counted as success")
 	}
 
-	req := httptest.NewRequest(http.MethodGet, pull.Path, nil)
-	req.SetBasicAuth("prometheus", secret)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	rec := scrape(t, h, withAuth(nil, "prometheus", secret))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("right credentials: status %d", rec.Code)
 	}

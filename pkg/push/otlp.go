@@ -3,17 +3,20 @@ package push
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net/url"
-	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	promconfig "github.com/prometheus/common/config"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/duometer/duometer/pkg/events"
@@ -32,14 +35,27 @@ type OTLPOptions struct {
 	Headers map[string]string
 	// Gzip compresses pushes.
 	Gzip bool
-	// CAFile, CertFile and KeyFile configure TLS (a custom CA; a client certificate for
-	// mTLS); InsecureSkipVerify skips verifying the collector's certificate.
-	CAFile, CertFile, KeyFile string
-	InsecureSkipVerify        bool
+	// TLS configures an https:// endpoint's connection (a custom CA, a client certificate
+	// for mTLS, the server name), in the shape Prometheus's own clients use. It is ignored for
+	// http:// endpoints.
+	TLS promconfig.TLSConfig
 	// Producer adds the catalog's histogram events (telemetry.NewProducer).
 	Producer sdkmetric.Producer
 	// Self counts exports in duometer.push.*.
 	Self *events.Self
+	// Log receives one line when exports succeed again after failing (the failures
+	// themselves reach the OpenTelemetry error handler). Nil discards.
+	Log *slog.Logger
+}
+
+// reconnectBackoff bounds how long the gRPC connection waits between two attempts to reach
+// a collector that was down: gRPC's default grows to 120 s, so pushes resumed half a minute
+// or more after the collector was back. A quarter of the interval, from 1 s to 5 s, makes
+// the next export after a recovery find the connection up.
+func reconnectBackoff(interval time.Duration) backoff.Config {
+	b := backoff.DefaultConfig
+	b.MaxDelay = min(max(interval/4, time.Second), 5*time.Second)
+	return b
 }
 
 // NewOTLPReader returns a periodic reader that pushes to an OTLP collector. It does not
@@ -53,8 +69,8 @@ func NewOTLPReader(ctx context.Context, o OTLPOptions) (sdkmetric.Reader, error)
 	}
 	var tlsCfg *tls.Config
 	if u.Scheme == "https" {
-		if tlsCfg, err = o.tlsConfig(); err != nil {
-			return nil, err
+		if tlsCfg, err = promconfig.NewTLSConfig(&o.TLS); err != nil {
+			return nil, fmt.Errorf("otlp tls: %w", err)
 		}
 	}
 	var exp sdkmetric.Exporter
@@ -64,6 +80,9 @@ func NewOTLPReader(ctx context.Context, o OTLPOptions) (sdkmetric.Reader, error)
 			otlpmetricgrpc.WithEndpointURL(o.Endpoint),
 			otlpmetricgrpc.WithTimeout(o.Timeout),
 			otlpmetricgrpc.WithHeaders(o.Headers),
+			otlpmetricgrpc.WithDialOption(grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff: reconnectBackoff(o.Interval), MinConnectTimeout: 5 * time.Second,
+			})),
 		}
 		if o.Gzip {
 			opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
@@ -102,39 +121,22 @@ func NewOTLPReader(ctx context.Context, o OTLPOptions) (sdkmetric.Reader, error)
 	if o.Producer != nil {
 		ropts = append(ropts, sdkmetric.WithProducer(o.Producer))
 	}
-	return sdkmetric.NewPeriodicReader(Counted("otlp", exp, o.Self), ropts...), nil
-}
-
-func (o OTLPOptions) tlsConfig() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.InsecureSkipVerify} //nolint:gosec // opt-in
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("otlp tls ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("otlp tls ca-file %s: no PEM certificate found", o.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if o.CertFile != "" || o.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("otlp tls cert-file/key-file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return sdkmetric.NewPeriodicReader(Counted("otlp", exp, o.Self, o.Log), ropts...), nil
 }
 
 // Counted wraps an exporter so that every export is timed as duometer.push.export-time and
-// counted as duometer.push.exports or duometer.push.failures, labelled exporter=name.
-// Errors pass through unchanged: the reader reports them to the OpenTelemetry error handler
+// counted as duometer.push.exports or duometer.push.failures, labelled exporter=name, and
+// the first export that succeeds after failures is logged to log (nil discards). Errors
+// pass through unchanged: the reader reports them to the OpenTelemetry error handler
 // (rate-limited in duometer, see telemetry.HandleOTelErrors).
-func Counted(name string, exp sdkmetric.Exporter, self *events.Self) sdkmetric.Exporter {
+func Counted(name string, exp sdkmetric.Exporter, self *events.Self, log *slog.Logger) sdkmetric.Exporter {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &countedExporter{
 		Exporter: exp,
+		name:     name,
+		log:      log,
 		ok:       self.PushExports.With(name),
 		failed:   self.PushFailures.With(name),
 		took:     self.PushExportTime.With(name),
@@ -143,7 +145,10 @@ func Counted(name string, exp sdkmetric.Exporter, self *events.Self) sdkmetric.E
 
 type countedExporter struct {
 	sdkmetric.Exporter
+	name             string
+	log              *slog.Logger
 	ok, failed, took *events.Series
+	failing          atomic.Int64 // exports failed since the last success
 }
 
 func (e *countedExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
@@ -152,8 +157,13 @@ func (e *countedExporter) Export(ctx context.Context, rm *metricdata.ResourceMet
 	e.took.Emit(time.Since(start).Seconds())
 	if err != nil {
 		e.failed.Inc()
+		e.failing.Add(1)
 		return fmt.Errorf("push export failed: %w", err)
 	}
 	e.ok.Inc()
+	if n := e.failing.Swap(0); n > 0 {
+		e.log.Info("push exports succeed again", "exporter", e.name, "failed_exports", n)
+	}
+	e.log.Debug("push export", "exporter", e.name, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }

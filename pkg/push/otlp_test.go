@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,9 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
+	promconfig "github.com/prometheus/common/config"
+
+	"github.com/duometer/duometer/internal/testutil"
 	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/push"
 	"github.com/duometer/duometer/pkg/telemetry"
@@ -81,19 +85,13 @@ func (c *httpCollector) get(name string) (float64, bool) {
 	return v, ok
 }
 
-func TestOTLPHTTPPushAndFinalFlush(t *testing.T) {
-	col := &httpCollector{values: map[string]float64{}}
-	srv := httptest.NewServer(col)
-	defer srv.Close()
-
+// startOTLP starts an OTLP push reader with o, its Producer and Self those of a new catalog,
+// on a running MeterProvider, and returns the catalog's Self and the telemetry to shut down.
+func startOTLP(t *testing.T, o push.OTLPOptions) (*events.Self, *telemetry.Telemetry) {
+	t.Helper()
 	cat := events.NewCatalog()
-	self := cat.Self()
-	r, err := push.NewOTLPReader(context.Background(), push.OTLPOptions{
-		Transport: "http", Endpoint: srv.URL, // no path: /v1/metrics is added
-		Interval: time.Hour, Timeout: 5 * time.Second, // only the final flush pushes
-		Headers: map[string]string{"Authorization": "Bearer t0ken"}, Gzip: true,
-		Producer: telemetry.NewProducer(cat), Self: self,
-	})
+	o.Producer, o.Self = telemetry.NewProducer(cat), cat.Self()
+	r, err := push.NewOTLPReader(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +99,19 @@ func TestOTLPHTTPPushAndFinalFlush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return o.Self, tel
+}
+
+func TestOTLPHTTPPushAndFinalFlush(t *testing.T) {
+	col := &httpCollector{values: map[string]float64{}}
+	srv := httptest.NewServer(col)
+	defer srv.Close()
+
+	self, tel := startOTLP(t, push.OTLPOptions{
+		Transport: "http", Endpoint: srv.URL, // no path: /v1/metrics is added
+		Interval: time.Hour, Timeout: 5 * time.Second, // only the final flush pushes
+		Headers: map[string]string{"Authorization": "Bearer t0ken"}, Gzip: true,
+	})
 	self.AuthFailed.Emit(7)
 	self.HTTPRequestTime.Emit(0.1, "prometheus")
 	if err := tel.Shutdown(context.Background()); err != nil {
@@ -127,52 +138,36 @@ func TestOTLPFailuresCountedAndRecovered(t *testing.T) {
 	col := &httpCollector{values: map[string]float64{}, fail: true}
 	srv := httptest.NewServer(col)
 	defer srv.Close()
-	cat := events.NewCatalog()
-	self := cat.Self()
-	r, err := push.NewOTLPReader(context.Background(), push.OTLPOptions{
+	self, tel := startOTLP(t, push.OTLPOptions{
 		Transport: "http", Endpoint: srv.URL + "/v1/metrics",
 		Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond,
-		Producer: telemetry.NewProducer(cat), Self: self,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Readers: []sdkmetric.Reader{r}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
+	defer func() { _ = tel.Shutdown(context.Background()) }()
 	self.AuthFailed.Emit(2)
-	waitFor(t, 10*time.Second, func() bool { return self.PushFailures.With("otlp").Value() >= 1 })
+	testutil.WaitFor(t, 10*time.Second, func() bool { return self.PushFailures.With("otlp").Value() >= 1 })
 	self.AuthFailed.Inc()
 	col.mu.Lock()
 	col.fail = false
 	col.mu.Unlock()
-	waitFor(t, 10*time.Second, func() bool { v, _ := col.get("duometer.auth.failed"); return v == 3 })
-	waitFor(t, 10*time.Second, func() bool { v, _ := col.get("duometer.push.failures"); return v >= 1 })
+	testutil.WaitFor(t, 10*time.Second, func() bool { v, _ := col.get("duometer.auth.failed"); return v == 3 })
+	testutil.WaitFor(t, 10*time.Second, func() bool { v, _ := col.get("duometer.push.failures"); return v >= 1 })
 }
 
 func TestNewOTLPReaderRejectsBadOptions(t *testing.T) {
 	cat := events.NewCatalog()
-	for _, o := range []push.OTLPOptions{
-		{Transport: "grpc", Endpoint: "127.0.0.1:4317"},
-		{Transport: "pigeon", Endpoint: "http://127.0.0.1:4317"},
-		{Transport: "grpc", Endpoint: "https://127.0.0.1:4317", CAFile: "/does/not/exist"},
+	for _, tc := range []struct {
+		o    push.OTLPOptions
+		want string
+	}{
+		{push.OTLPOptions{Transport: "grpc", Endpoint: "127.0.0.1:4317"}, `otlp endpoint "127.0.0.1:4317": must be an http:// or https:// URL`},
+		{push.OTLPOptions{Transport: "pigeon", Endpoint: "http://127.0.0.1:4317"}, `otlp transport "pigeon": must be grpc or http`},
+		{push.OTLPOptions{Transport: "grpc", Endpoint: "https://127.0.0.1:4317", TLS: promconfig.TLSConfig{CAFile: "/does/not/exist"}},
+			`otlp tls: unable to read CA cert: unable to read file /does/not/exist`},
 	} {
+		o := tc.o
 		o.Interval, o.Timeout, o.Self = time.Second, time.Second, cat.Self()
-		if _, err := push.NewOTLPReader(context.Background(), o); err == nil {
-			t.Errorf("NewOTLPReader(%+v) = nil error", o)
+		if _, err := push.NewOTLPReader(context.Background(), o); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("NewOTLPReader(%+v) = %v, want an error starting %q", tc.o, err, tc.want)
 		}
-	}
-}
-
-func waitFor(t *testing.T, d time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

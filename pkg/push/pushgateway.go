@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	prompush "github.com/prometheus/client_golang/prometheus/push"
 	dto "github.com/prometheus/client_model/go"
+	promconfig "github.com/prometheus/common/config"
 
 	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/logging"
@@ -26,15 +26,10 @@ import (
 // pushes.
 const PushgatewayExporter = "pushgateway"
 
-// DefaultJobName is the default job-name template: job "<name>", grouping label
-// instance="<name>~<host>", as EMQX's.
-const DefaultJobName = "${name}/instance/${name}~${host}"
-
 // PushgatewayOptions configure a Pushgateway pusher.
 type PushgatewayOptions struct {
-	// URL is the Pushgateway's base URL (http:// or https://), without /metrics/job/…. User
-	// information in it (http://user:pass@host) is used as basic auth when Username is empty,
-	// and is never sent in the URL or logged.
+	// URL is the Pushgateway's base URL (http:// or https://), without /metrics/job/…, user
+	// information, query or fragment.
 	URL string
 	// Interval is the delay between the end of one push and the start of the next; the first
 	// push happens one interval after Start.
@@ -44,16 +39,16 @@ type PushgatewayOptions struct {
 	// Method is "put" (the push replaces the whole group) or "post" (it replaces only the
 	// metric families it carries). Empty means "put".
 	Method string
-	// JobName is the job-name template: a job name, then label/value pairs of the grouping
-	// key, all separated by '/'. Empty means DefaultJobName. See RenderJobName.
-	JobName string
-	// Vars are the template's variables: name, host (see NodeName) and cluster.
-	Vars map[string]string
+	// Job and Grouping name the pushed group, /metrics/job/<Job>/<label>/<value>/…
+	// (config.RenderJobName renders them from a job-name template). Job is required.
+	Job      string
+	Grouping map[string]string
 	// Headers are sent with every push. Basic auth, when set, wins over an Authorization
 	// header; Content-Type is always the protobuf exposition format.
 	Headers map[string]string
-	// Username and Password, when Username is not empty, are sent as HTTP basic auth.
-	Username, Password string
+	// HTTPClient configures the client as Prometheus configures its own: basic auth and TLS
+	// (certificate files are re-read when they change). Redirects are not followed.
+	HTTPClient promconfig.HTTPClientConfig
 	// Gatherer is what is pushed: the pull reader's registry (pull.Reader.Registry), so that
 	// the Pushgateway holds what the scrape endpoint serves. Labels that would clash with
 	// the grouping key (job and the grouping label names) are renamed exported_<name>.
@@ -68,20 +63,17 @@ type PushgatewayOptions struct {
 // once more at Shutdown. Each push is one attempt bounded by the timeout: a failed push is
 // counted and logged, and the next one is whole again (every value is cumulative).
 type Pushgateway struct {
-	url, job  string
-	grouping  map[string]string
-	reserved  map[string]bool
-	method    string
-	header    http.Header
-	user, pw  string
-	useAuth   bool
-	interval  time.Duration
-	timeout   time.Duration
-	gatherer  prometheus.Gatherer
-	transport *http.Transport
-	client    *http.Client
-	log       *slog.Logger
-	rl        *logging.RateLimited
+	url, job string
+	grouping map[string]string
+	reserved map[string]bool
+	method   string
+	header   http.Header
+	interval time.Duration
+	timeout  time.Duration
+	gatherer prometheus.Gatherer
+	client   *http.Client
+	log      *slog.Logger
+	rl       *logging.RateLimited
 
 	ok, failed, took *events.Series
 
@@ -102,16 +94,8 @@ func NewPushgateway(o PushgatewayOptions) (*Pushgateway, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("pushgateway url %q: must be an http:// or https:// URL", redact(o.URL))
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("pushgateway url %q: must have no query or fragment", redact(o.URL))
-	}
-	user, pw, useAuth := o.Username, o.Password, o.Username != ""
-	if u.User != nil {
-		if !useAuth {
-			user, useAuth = u.User.Username(), true
-			pw, _ = u.User.Password()
-		}
-		u.User = nil
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("pushgateway url %q: must have no user information, query or fragment", redact(o.URL))
 	}
 	method := strings.ToLower(o.Method)
 	switch method {
@@ -127,32 +111,35 @@ func NewPushgateway(o PushgatewayOptions) (*Pushgateway, error) {
 	if o.Gatherer == nil || o.Self == nil {
 		return nil, errors.New("pushgateway: Gatherer and Self are required")
 	}
-	tmpl := o.JobName
-	if tmpl == "" {
-		tmpl = DefaultJobName
-	}
-	job, grouping, err := RenderJobName(tmpl, o.Vars)
-	if err != nil {
-		return nil, err
+	if o.Job == "" {
+		return nil, errors.New("pushgateway: the job name is empty")
 	}
 	reserved := map[string]bool{"job": true}
-	for k := range grouping {
+	for k := range o.Grouping {
 		reserved[k] = true
 	}
+	cc := o.HTTPClient
+	cc.FollowRedirects = false
+	client, err := promconfig.NewClientFromConfig(cc, "pushgateway")
+	if err != nil {
+		return nil, fmt.Errorf("pushgateway client: %w", err)
+	}
+	client.Timeout = o.Timeout
 	header := http.Header{}
 	for k, v := range o.Headers {
 		header.Set(k, v)
+	}
+	if o.HTTPClient.BasicAuth != nil {
+		header.Del("Authorization") // basic auth wins; the client would not override it
 	}
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
 	return &Pushgateway{
-		url: strings.TrimSuffix(u.String(), "/"), job: job, grouping: grouping, reserved: reserved,
-		method: method, header: header, user: user, pw: pw, useAuth: useAuth,
-		interval: o.Interval, timeout: o.Timeout, gatherer: o.Gatherer,
-		transport: tr, client: &http.Client{Transport: tr, Timeout: o.Timeout},
+		url: strings.TrimSuffix(u.String(), "/"), job: o.Job, grouping: maps.Clone(o.Grouping), reserved: reserved,
+		method: method, header: header,
+		interval: o.Interval, timeout: o.Timeout, gatherer: o.Gatherer, client: client,
 		log: log, rl: logging.NewRateLimited(log, time.Minute),
 		ok:     o.Self.PushExports.With(PushgatewayExporter),
 		failed: o.Self.PushFailures.With(PushgatewayExporter),
@@ -214,7 +201,7 @@ func (p *Pushgateway) Shutdown(ctx context.Context) error {
 		if err := p.Push(ctx); err != nil {
 			p.stopErr = fmt.Errorf("pushgateway: final push: %w", err)
 		}
-		p.transport.CloseIdleConnections()
+		p.client.CloseIdleConnections()
 	})
 	return p.stopErr
 }
@@ -238,6 +225,7 @@ func (p *Pushgateway) Push(ctx context.Context) error {
 		return err
 	}
 	p.ok.Inc()
+	p.log.Debug("Pushgateway push", "url", p.url, "took", time.Since(start).Round(time.Millisecond).String())
 	if p.failing > 0 {
 		p.log.Info("Pushgateway push succeeded again", "url", p.url, "failed_pushes", p.failing)
 		p.failing = 0
@@ -254,9 +242,6 @@ func (p *Pushgateway) push(ctx context.Context) error {
 		Header(p.header.Clone()) // the pusher adds Content-Type and Authorization to it
 	for k, v := range p.grouping {
 		pusher.Grouping(k, v)
-	}
-	if p.useAuth {
-		pusher.BasicAuth(p.user, p.pw)
 	}
 	if p.method == "post" {
 		return pusher.AddContext(ctx)
@@ -322,67 +307,10 @@ func NodeName(node, fallbackHost string) (name, host string) {
 	return node, fallbackHost
 }
 
-var jobVar = regexp.MustCompile(`\$\{([^}]*)\}`)
-
-// RenderJobName renders a job-name template into the job name and the grouping labels, as
-// the Pushgateway reads its URL path /metrics/job/J/k1/v1/k2/v2: the template is split at
-// '/' into the job name and label/value pairs first, then ${var} is replaced by vars[var]
-// in every component, so a value holding '/' stays within its component (it is
-// base64-encoded in the push URL). An unknown variable, an unterminated "${", an empty job
-// name, a missing value, an invalid, repeated or "job" label name is an error.
-func RenderJobName(template string, vars map[string]string) (job string, grouping map[string]string, err error) {
-	parts := strings.Split(template, "/")
-	var errs []error
-	for i, part := range parts {
-		if strings.Contains(jobVar.ReplaceAllString(part, ""), "${") {
-			errs = append(errs, fmt.Errorf(`unterminated "${" in %q`, part))
-		}
-		parts[i] = jobVar.ReplaceAllStringFunc(part, func(m string) string {
-			name := m[2 : len(m)-1]
-			v, ok := vars[name]
-			if !ok {
-				errs = append(errs, fmt.Errorf("unknown variable ${%s}", name))
-			}
-			return v
-		})
-	}
-	if len(errs) == 0 {
-		job, grouping, err = splitParts(parts)
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return "", nil, fmt.Errorf("pushgateway job-name %q: %w", template, err)
-	}
-	return job, grouping, nil
-}
-
-var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
-func splitParts(parts []string) (string, map[string]string, error) {
-	if len(parts)%2 == 0 {
-		return "", nil, errors.New("must be a job name followed by label/value pairs, all separated by '/'")
-	}
-	if parts[0] == "" {
-		return "", nil, errors.New("the job name is empty")
-	}
-	grouping := map[string]string{}
-	for i := 1; i < len(parts); i += 2 {
-		k, v := parts[i], parts[i+1]
-		switch {
-		case !labelName.MatchString(k) || strings.HasPrefix(k, "__"):
-			return "", nil, fmt.Errorf("grouping label name %q: must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __", k)
-		case k == "job":
-			return "", nil, errors.New(`"job" cannot be a grouping label: it is the first component`)
-		}
-		if _, dup := grouping[k]; dup {
-			return "", nil, fmt.Errorf("grouping label %q appears twice", k)
-		}
-		grouping[k] = v
-	}
-	return parts[0], grouping, nil
-}
-
 func redact(raw string) string {
+	if !strings.Contains(raw, "@") {
+		return raw // no user information to hide
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "<unparsable>"

@@ -26,10 +26,13 @@ const ScopeName = "github.com/duometer/duometer"
 
 // Options configure Start.
 type Options struct {
-	// Catalog is the source of the event instruments. Required. Its disabled-events patterns
-	// must be set before Start: disabled events get no instrument, and the same patterns drop
-	// the runtime and process instruments they match.
+	// Catalog is the source of the event instruments. Required.
 	Catalog *events.Catalog
+	// Disabled are the disabled-events patterns the provider is built for: events they match
+	// get no instrument, and they drop the runtime and process instruments they match. Nil
+	// means the catalog's patterns at Start. A provider built for a new configuration takes
+	// the new patterns here before the catalog is switched to them.
+	Disabled []events.Pattern
 	// Resource describes this process (see NewResource). Nil means resource.Default().
 	Resource *resource.Resource
 	// Readers are the pull and push readers. Each must have been built with a Producer from
@@ -53,6 +56,9 @@ type Telemetry struct {
 
 	log       *slog.Logger
 	regErrors *events.Series // duometer.telemetry.errors{source="register"}
+
+	disabled []events.Pattern
+	unwatch  func()
 
 	mu   sync.Mutex
 	seen map[*events.Event]bool
@@ -80,7 +86,10 @@ func Start(opts Options) (*Telemetry, error) {
 	for _, r := range opts.Readers {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
 	}
-	disabled := opts.Catalog.Disabled()
+	disabled := opts.Disabled
+	if disabled == nil {
+		disabled = opts.Catalog.Disabled()
+	}
 	for _, p := range disabled {
 		mpOpts = append(mpOpts, sdkmetric.WithView(dropView(string(p))))
 	}
@@ -102,12 +111,15 @@ func Start(opts Options) (*Telemetry, error) {
 	t := &Telemetry{
 		mp:        sdkmetric.NewMeterProvider(mpOpts...),
 		seen:      map[*events.Event]bool{},
+		disabled:  disabled,
 		log:       log,
 		regErrors: opts.Catalog.Self().TelemetryErrors.With("register"),
 	}
 	t.meter = t.mp.Meter(ScopeName)
 	var errs []error
-	for _, e := range opts.Catalog.Watch(t.defined) {
+	var defined []*events.Event
+	defined, t.unwatch = opts.Catalog.Watch(t.defined)
+	for _, e := range defined {
 		if err := t.register(e); err != nil {
 			errs = append(errs, err)
 		}
@@ -121,6 +133,7 @@ func Start(opts Options) (*Telemetry, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		t.unwatch()
 		_ = t.mp.Shutdown(context.Background())
 		return nil, err
 	}
@@ -133,6 +146,7 @@ func (t *Telemetry) MeterProvider() *sdkmetric.MeterProvider { return t.mp }
 // Shutdown shuts the provider down, which makes every periodic reader collect and export
 // once more, so the last push carries the latest values. It gives up when ctx is done.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
+	t.unwatch()
 	return t.mp.Shutdown(ctx)
 }
 
@@ -148,7 +162,7 @@ func (t *Telemetry) defined(e *events.Event) {
 // register creates the observable instrument of e. Histograms and disabled events get none.
 func (t *Telemetry) register(e *events.Event) error {
 	d := e.Def()
-	if d.Kind == events.Histogram || !e.Enabled() {
+	if d.Kind == events.Histogram || events.MatchAny(t.disabled, d.Name) {
 		return nil
 	}
 	t.mu.Lock()

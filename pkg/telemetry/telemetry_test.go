@@ -109,7 +109,7 @@ func TestTwoReadersAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	defer func() { _ = tel.Shutdown(context.Background()) }()
 	cat.Self().AuthFailed.Emit(5)
 	cat.Self().HTTPRequestTime.Emit(0.2, "prometheus")
 	ga, gb := collect(t, a), collect(t, b)
