@@ -20,20 +20,5 @@ func (x *EncodingJSON) Decode(body []byte, _ string, f decode.Format) error {
 		x.rd.Reset(body)
 		return x.stream(json.NewDecoder(&x.rd))
 	}
-	switch firstByte(body) {
-	case '[':
-		if err := json.Unmarshal(body, &x.evs); err != nil {
-			return err
-		}
-	case '{':
-		x.evs = append(x.evs, wireEvent{})
-		if err := json.Unmarshal(body, &x.evs[0]); err != nil {
-			return err
-		}
-	case 0:
-		return errEmpty
-	default:
-		return errNotEvents
-	}
-	return x.check()
+	return x.whole(body, func(v any) error { return json.Unmarshal(body, v) })
 }

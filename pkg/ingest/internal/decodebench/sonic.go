@@ -34,6 +34,27 @@ func (w *wireEvents) reset() {
 	w.evs = w.evs[:0]
 }
 
+// whole decodes a JSON body, one event object or an array of them, with unmarshal, the
+// library's Unmarshal of body into a value.
+func (w *wireEvents) whole(body []byte, unmarshal func(v any) error) error {
+	switch firstByte(body) {
+	case '[':
+		if err := unmarshal(&w.evs); err != nil {
+			return err
+		}
+	case '{':
+		w.evs = append(w.evs, wireEvent{})
+		if err := unmarshal(&w.evs[0]); err != nil {
+			return err
+		}
+	case 0:
+		return errEmpty
+	default:
+		return errNotEvents
+	}
+	return w.check()
+}
+
 // stream decodes a stream of event objects (NDJSON) with a Decoder of the library.
 func (w *wireEvents) stream(dec interface{ Decode(any) error }) error {
 	for {
@@ -106,22 +127,7 @@ func (x *Sonic) Decode(body []byte, s string, f decode.Format) error {
 		x.rd.Reset(body)
 		return x.stream(sonic.ConfigDefault.NewDecoder(&x.rd))
 	}
-	switch firstByte(body) {
-	case '[':
-		if err := sonic.UnmarshalString(s, &x.evs); err != nil {
-			return err
-		}
-	case '{':
-		x.evs = append(x.evs, wireEvent{})
-		if err := sonic.UnmarshalString(s, &x.evs[0]); err != nil {
-			return err
-		}
-	case 0:
-		return errEmpty
-	default:
-		return errNotEvents
-	}
-	return x.check()
+	return x.whole(body, func(v any) error { return sonic.UnmarshalString(s, v) })
 }
 
 // SonicVisitor decodes with sonic's ast.Preorder, a SAX-like traversal that calls an
