@@ -6,9 +6,12 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"log/slog"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/common/model"
 )
@@ -35,6 +38,10 @@ type Def struct {
 	CardinalityLimit int
 	// Aggregation says how a cluster merges the event's series from several nodes.
 	Aggregation Aggregation
+	// TTL, when positive, makes a series that was not updated for that long expire: it
+	// leaves every reader and frees its place in the limits (see Catalog.Expire). A later
+	// emission starts it again from zero. 0 means never.
+	TTL time.Duration
 }
 
 // DefaultCardinalityLimit is the catalog's series limit per event unless set otherwise.
@@ -72,6 +79,9 @@ func (d Def) Validate() error {
 			add(field, "%q appears twice", l)
 		}
 		seen[l] = true
+	}
+	if d.TTL < 0 {
+		add("ttl", "must not be negative")
 	}
 	if d.Aggregation > Consistent {
 		add("aggregation", "must be sum, logical, per-node or consistent")
@@ -113,6 +123,10 @@ type Catalog struct {
 	disabled []Pattern
 	watchers map[int]func(*Event)
 	nextID   int
+
+	series    atomic.Int64 // series of every event, overflow series included
+	maxSeries atomic.Int64 // the budget of series; 0 means none
+	log       atomic.Pointer[slog.Logger]
 	self     *Self
 }
 
@@ -256,6 +270,58 @@ func (c *Catalog) Watch(fn func(*Event)) (defined []*Event, stop func()) {
 		delete(c.watchers, id)
 		c.mu.Unlock()
 	}
+}
+
+// SetMaxSeries bounds the series of all events together (built-in, defined and declared by
+// the ingestion API): past n, a new label set of an event goes to the event's overflow
+// series, as past its own cardinality limit, and is counted in
+// duometer.limits.reached{limit="metrics.max-series"}. duometer's own events count in the
+// budget but are never refused by it. n <= 0 means no budget. Series already created are
+// kept.
+func (c *Catalog) SetMaxSeries(n int) { c.maxSeries.Store(int64(max(n, 0))) }
+
+// SeriesCount returns how many series the catalog holds, overflow series included.
+func (c *Catalog) SeriesCount() int { return int(c.series.Load()) }
+
+// reserve takes a place for a new series in the budget; exempt events take one past it.
+func (c *Catalog) reserve(exempt bool) bool {
+	for {
+		n, limit := c.series.Load(), c.maxSeries.Load()
+		if limit > 0 && n >= limit && !exempt {
+			return false
+		}
+		if c.series.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// SetLogger sets where the catalog logs what emitters get wrong (an emission with the
+// wrong number of label values, once per event). The default discards.
+func (c *Catalog) SetLogger(l *slog.Logger) { c.log.Store(l) }
+
+func (c *Catalog) logger() *slog.Logger {
+	if l := c.log.Load(); l != nil {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Expire removes the series of events with a TTL that were not updated for their TTL
+// before now, and returns how many it removed. Call it periodically, at least a few times
+// per TTL: a series counts as updated if it was emitted to since the previous call. A
+// removed series leaves every reader and frees its place in the cardinality limit and the
+// series budget; its label values start a new series from zero when next emitted. A Series
+// resolved before it expired and kept by Go code is no longer exported: resolve it again
+// (TTLs are meant for label values given per emission, such as those of the ingestion API).
+func (c *Catalog) Expire(now time.Time) int {
+	removed := 0
+	for _, e := range c.Events() {
+		if e.def.TTL > 0 {
+			removed += e.expire(now)
+		}
+	}
+	return removed
 }
 
 // Self returns the handles of duometer's own events.

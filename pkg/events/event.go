@@ -18,7 +18,7 @@ type Event struct {
 	def Def
 	off atomic.Bool
 
-	single *Series // the only series of an event without labels
+	single atomic.Pointer[Series] // the only series of an event without labels; replaced when it expires
 
 	// Series lookup by label values: read is an immutable map swapped atomically, so the
 	// common case (values seen before) takes no lock. New series go to dirty under mu and are
@@ -29,12 +29,14 @@ type Event struct {
 	dirty    map[uint64]*Series
 	collided map[string]*Series // series whose hash another series already holds
 	misses   int
-	all      []*Series // every series in creation order; append-only
+	all      []*Series // every series in creation order; replaced, never changed in place
 
 	cat      *Catalog     // the catalog that defined the event, which counts overflows
 	limit    atomic.Int64 // most label sets kept; 0 means no limit
 	labelled int          // series created for label sets (the overflow series aside)
 	overflow *Series      // where label sets past the limit go, once one has
+
+	mismatchLogged atomic.Bool // an emission with the wrong number of label values was logged
 }
 
 // OverflowAttribute marks the series into which an event's label sets past its cardinality
@@ -53,8 +55,10 @@ func newEvent(c *Catalog, d Def, limit int) *Event {
 	empty := map[uint64]*Series{}
 	e.read.Store(&empty)
 	if len(d.Labels) == 0 {
-		e.single = e.newSeries(nil)
-		e.all = []*Series{e.single}
+		s := e.newSeries(nil)
+		e.single.Store(s)
+		e.all = []*Series{s}
+		c.series.Add(1)
 	}
 	return e
 }
@@ -90,10 +94,11 @@ func (e *Event) Resolve(labelValues ...string) (*Series, error) {
 
 // Emit records v for the series with the given label values: adds it to a counter (negative,
 // NaN and infinite values are dropped) or up-down counter, sets a gauge, observes it in a
-// histogram. Label values of the wrong number are dropped. Values already seen cost no
-// allocation.
+// histogram. Values already seen cost no allocation. Label values of the wrong number are
+// dropped, counted in duometer.emit.label-mismatches{event} and logged once per event.
 func (e *Event) Emit(v float64, labelValues ...string) {
 	if len(labelValues) != len(e.def.Labels) {
+		e.mismatch(len(labelValues))
 		return
 	}
 	e.lookup(labelValues).Emit(v)
@@ -102,9 +107,48 @@ func (e *Event) Emit(v float64, labelValues ...string) {
 // Inc is Emit(1, labelValues...).
 func (e *Event) Inc(labelValues ...string) {
 	if len(labelValues) != len(e.def.Labels) {
+		e.mismatch(len(labelValues))
 		return
 	}
 	e.lookup(labelValues).Inc()
+}
+
+// mismatch counts an emission with n label values, the wrong number, and logs the first of
+// the event.
+func (e *Event) mismatch(n int) {
+	if e.cat == nil {
+		return
+	}
+	e.cat.self.LabelMismatches.Inc(e.def.Name)
+	if !e.mismatchLogged.Swap(true) {
+		e.cat.logger().Warn("an emission with the wrong number of label values was dropped (logged once per event; counted in duometer_emit_label_mismatches_total)",
+			"event", e.def.Name, "got", n, "want", len(e.def.Labels), "labels", e.def.Labels)
+	}
+}
+
+// Value returns the current value of the series with the given label values, without
+// creating it: false when the event has no such series (or the number of values is wrong).
+func (e *Event) Value(labelValues ...string) (float64, bool) {
+	if len(labelValues) != len(e.def.Labels) {
+		return 0, false
+	}
+	if s := e.single.Load(); s != nil {
+		return s.Value(), true
+	}
+	h := hashValues(labelValues)
+	if s := (*e.read.Load())[h]; s != nil && sameValues(s.values, labelValues) {
+		return s.Value(), true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.dirty[h]
+	if s == nil || !sameValues(s.values, labelValues) {
+		s = e.collided[collisionKey(labelValues)]
+	}
+	if s == nil {
+		return 0, false
+	}
+	return s.Value(), true
 }
 
 // Series returns every series of the event in creation order. The slice is a snapshot the
@@ -137,8 +181,8 @@ func sameValues(a, b []string) bool {
 }
 
 func (e *Event) lookup(lv []string) *Series {
-	if e.single != nil {
-		return e.single
+	if s := e.single.Load(); s != nil {
+		return s
 	}
 	h := hashValues(lv)
 	if s := (*e.read.Load())[h]; s != nil && sameValues(s.values, lv) {
@@ -163,36 +207,53 @@ func (e *Event) lookupSlow(h uint64, lv []string) *Series {
 	e.mu.Lock()
 	s, overflowed := e.lookupLocked(h, lv)
 	e.mu.Unlock()
-	if overflowed && e.cat != nil {
+	if overflowed != "" && e.cat != nil {
 		e.cat.self.CardinalityOverflows.Inc(e.def.Name)
+		if overflowed == LimitMaxSeries {
+			e.cat.self.LimitsReached.Inc(LimitMaxSeries)
+		}
 	}
 	return s
 }
 
-// lookupLocked finds or creates the series of lv; past the cardinality limit it returns the
-// overflow series and true. e.mu is held.
-func (e *Event) lookupLocked(h uint64, lv []string) (*Series, bool) {
+// LimitMaxSeries is the limit label (duometer.limits.reached) of series folded into an
+// overflow series because the catalog holds its most series (Catalog.SetMaxSeries).
+const LimitMaxSeries = "metrics.max-series"
+
+// limitEvent is what lookupLocked says when the event's own cardinality limit bit.
+const limitEvent = "cardinality-limit"
+
+// lookupLocked finds or creates the series of lv; past the event's cardinality limit or the
+// catalog's series budget it returns the overflow series and which limit bit
+// (limitEvent or LimitMaxSeries), else "". e.mu is held.
+func (e *Event) lookupLocked(h uint64, lv []string) (*Series, string) {
 	read := *e.read.Load()
 	if s := read[h]; s != nil && sameValues(s.values, lv) {
-		return s, false
+		return s, ""
 	}
 	if s := e.dirty[h]; s != nil && sameValues(s.values, lv) {
 		e.missed()
-		return s, false
+		return s, ""
 	}
 	collides := read[h] != nil || e.dirty[h] != nil
 	var key string
 	if collides {
 		key = collisionKey(lv)
 		if s := e.collided[key]; s != nil {
-			return s, false
+			return s, ""
 		}
 	}
-	if limit := int(e.limit.Load()); limit > 0 && e.labelled >= limit {
+	limit := ""
+	if n := int(e.limit.Load()); n > 0 && e.labelled >= n {
+		limit = limitEvent
+	} else if e.cat != nil && !e.cat.reserve(e.exempt()) {
+		limit = LimitMaxSeries
+	}
+	if limit != "" {
 		if e.overflow == nil {
 			e.overflow = e.newOverflow()
 		}
-		return e.overflow, true
+		return e.overflow, limit
 	}
 	s := e.newSeries(lv)
 	e.all = append(e.all, s)
@@ -208,7 +269,81 @@ func (e *Event) lookupLocked(h uint64, lv []string) (*Series, bool) {
 		}
 		e.collided[key] = s
 	}
-	return s, false
+	return s, ""
+}
+
+// expire removes the series not updated since the previous call for the event's TTL, and
+// returns how many it removed.
+func (e *Event) expire(now time.Time) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var keep []*Series
+	removed := 0
+	for _, s := range e.all {
+		if s.touched.Swap(false) {
+			s.seen = now
+		}
+		if now.Sub(s.seen) < e.def.TTL {
+			keep = append(keep, s)
+			continue
+		}
+		removed++
+		if fresh := e.forget(s); fresh != nil {
+			keep = append(keep, fresh)
+		}
+	}
+	if removed == 0 {
+		return 0
+	}
+	e.all = keep // a new array: snapshots taken by Series stay whole
+	return removed
+}
+
+// forget takes s out of the lookup of the event and out of the limits. e.mu is held; the
+// caller takes s out of e.all, and puts in the series it returns, if any: the fresh series
+// of an event without labels, from zero.
+func (e *Event) forget(s *Series) *Series {
+	if e.cat != nil {
+		e.cat.series.Add(-1)
+	}
+	switch s {
+	case e.single.Load():
+		fresh := e.newSeries(nil)
+		e.single.Store(fresh)
+		if e.cat != nil {
+			e.cat.series.Add(1)
+		}
+		return fresh
+	case e.overflow:
+		e.overflow = nil
+		return nil
+	}
+	e.labelled--
+	h := hashValues(s.values)
+	if read := *e.read.Load(); read[h] == s {
+		m := make(map[uint64]*Series, len(read))
+		for k, v := range read {
+			if v != s {
+				m[k] = v
+			}
+		}
+		e.read.Store(&m)
+	}
+	if e.dirty[h] == s {
+		delete(e.dirty, h)
+	}
+	if key := collisionKey(s.values); e.collided[key] == s {
+		delete(e.collided, key)
+	}
+	return nil
+}
+
+// exempt reports whether the event's series are created past the catalog's series budget
+// (they still count in it): duometer's own events, whose label sets are few and which
+// operators need most when something floods the catalog.
+func (e *Event) exempt() bool {
+	_, reserved := Reserved(e.def.Name)
+	return reserved
 }
 
 // missed counts a lookup that found its series in dirty and promotes dirty into read when
@@ -230,11 +365,15 @@ func (e *Event) missed() {
 	e.dirty, e.misses = nil, 0
 }
 
-// newOverflow creates the event's overflow series. e.mu is held.
+// newOverflow creates the event's overflow series, which counts in the catalog's series
+// budget but is made past it. e.mu is held.
 func (e *Event) newOverflow() *Series {
 	s := e.newSeries(nil)
 	s.attrs = attribute.NewSet(attribute.Bool(OverflowAttribute, true))
 	e.all = append(e.all, s)
+	if e.cat != nil {
+		e.cat.series.Add(1)
+	}
 	return s
 }
 
@@ -243,7 +382,8 @@ func collisionKey(lv []string) string {
 }
 
 func (e *Event) newSeries(lv []string) *Series {
-	s := &Series{ev: e, kind: e.def.Kind, start: time.Now()}
+	s := &Series{ev: e, kind: e.def.Kind, start: time.Now(), expires: e.def.TTL > 0}
+	s.seen = s.start
 	if len(lv) > 0 {
 		s.values = make([]string, len(lv))
 		kvs := make([]attribute.KeyValue, len(lv))

@@ -35,6 +35,12 @@ type Self struct {
 	// CardinalityOverflows counts emissions folded into an event's overflow series because
 	// the event had reached its cardinality limit, by event.
 	CardinalityOverflows *Event
+	// LabelMismatches counts emissions dropped because they gave the wrong number of label
+	// values, by event.
+	LabelMismatches *Event
+	// LimitsReached counts the times a limit on what clients send bit, by limit: the
+	// configuration key that sets it ("ingest.max-in-flight", "metrics.max-series", …).
+	LimitsReached *Event
 	// IngestRequests counts requests to the HTTP ingestion API, by status code.
 	IngestRequests *Event
 	// IngestEvents counts events received over HTTP, by result: applied, dropped (the event
@@ -67,6 +73,8 @@ var SelfDefs = []Def{
 	{Name: "duometer.storage.writes", Kind: Counter, Labels: []string{"result"}, Description: "Snapshot writes of every series to storage.path, by result (success or failure)."},
 	{Name: "duometer.storage.restored", Kind: Counter, Labels: []string{"result"}, Description: "Series read from the snapshot at start, by result: restored, or skipped (their event is gone or changed)."},
 	{Name: "duometer.cardinality.overflows", Kind: Counter, Labels: []string{"event"}, CardinalityLimit: -1, Description: "Emissions folded into an event's overflow series because it had reached its cardinality limit, by event."},
+	{Name: "duometer.emit.label-mismatches", Kind: Counter, Labels: []string{"event"}, CardinalityLimit: -1, Description: "Emissions dropped because they gave the wrong number of label values, by event."},
+	{Name: "duometer.limits.reached", Kind: Counter, Labels: []string{"limit"}, CardinalityLimit: -1, Description: "Times a limit on what clients send bit, by limit: the configuration key that sets it."},
 	{Name: "duometer.ingest.requests", Kind: Counter, Labels: []string{"code"}, Description: "Requests to the HTTP ingestion API, by status code."},
 	{Name: "duometer.ingest.events", Kind: Counter, Labels: []string{"result"}, Description: "Events received over HTTP, by result: applied, dropped (disabled event) or rejected (invalid request, nothing applied)."},
 	{Name: "duometer.cluster.peer-up", Kind: Gauge, Labels: []string{"peer"}, Aggregation: Consistent, Description: "1 when the last fetch from a cluster peer succeeded, 0 when it failed, by peer."},
@@ -96,6 +104,8 @@ func defineSelf(c *Catalog) *Self {
 		StorageRestored:             ev["duometer.storage.restored"],
 
 		CardinalityOverflows: ev["duometer.cardinality.overflows"],
+		LimitsReached:        ev["duometer.limits.reached"],
+		LabelMismatches:      ev["duometer.emit.label-mismatches"],
 		IngestRequests:       ev["duometer.ingest.requests"],
 		IngestEvents:         ev["duometer.ingest.events"],
 		ClusterPeerUp:        ev["duometer.cluster.peer-up"],

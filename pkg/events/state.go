@@ -74,22 +74,24 @@ func (e *Event) Restore(st State) error {
 		s = e.overflow
 		e.mu.Unlock()
 	case len(d.Labels) == 0:
-		s = e.single
+		s = e.single.Load()
 	default:
 		lv := st.Labels
-		var overflowed bool
+		var overflowed string
 		e.mu.Lock()
 		s, overflowed = e.lookupLocked(hashValues(lv), lv)
 		e.mu.Unlock()
-		add = overflowed
+		add = overflowed != ""
 	}
 	if add {
-		s.ival.Add(st.Int)
 		switch d.Kind {
 		case Gauge:
 			s.fbits.Store(st.Bits)
-		default:
+		case Histogram:
 			addFloat(&s.fbits, math.Float64frombits(st.Bits))
+		default:
+			s.add(float64(st.Int))
+			s.add(math.Float64frombits(st.Bits))
 		}
 		for i, c := range st.Counts {
 			s.counts[i].Add(c)
@@ -100,6 +102,7 @@ func (e *Event) Restore(st State) error {
 		s.start = st.Start
 	}
 	s.ival.Store(st.Int)
+	s.spilled.Store(st.Int >= intLimit || st.Int <= -intLimit)
 	s.fbits.Store(st.Bits)
 	for i, c := range st.Counts {
 		s.counts[i].Store(c)
