@@ -25,6 +25,11 @@ type Self struct {
 	// ConfigLastReloadSuccessTime is when the configuration was last loaded successfully,
 	// in seconds since the epoch.
 	ConfigLastReloadSuccessTime *Series
+	// ProcessStartTime is when the process started, in seconds since the epoch.
+	ProcessStartTime *Series
+	// CatalogSeries is how many series each event holds, overflow series included, by event
+	// (set periodically by the server).
+	CatalogSeries *Event
 	// BuildInfo is 1, labelled with the version, VCS revision and Go version of the binary.
 	BuildInfo *Event
 	// StorageWrites counts snapshot writes, by result (success or failure).
@@ -69,6 +74,8 @@ var SelfDefs = []Def{
 	{Name: "duometer.config.loads", Kind: Counter, Labels: []string{"result"}, Description: "Configuration loads, at start and by reload, by result (success or failure)."},
 	{Name: "duometer.config.last-reload-successful", Kind: Gauge, Aggregation: PerNode, Description: "1 when the last configuration load succeeded, else 0."},
 	{Name: "duometer.config.last-reload-success-time", Kind: Gauge, Unit: "s", Aggregation: PerNode, Description: "When the configuration was last loaded successfully, in seconds since the epoch."},
+	{Name: "duometer.process.start-time", Kind: Gauge, Unit: "s", Aggregation: PerNode, Description: "When the process started, in seconds since the epoch."},
+	{Name: "duometer.catalog.series", Kind: Gauge, Labels: []string{"event"}, CardinalityLimit: -1, Aggregation: PerNode, Description: "Series each event holds, overflow series included, by event (updated every few seconds)."},
 	{Name: "duometer.build.info", Kind: Gauge, Labels: []string{"version", "revision", "goversion"}, Aggregation: PerNode, Description: "1, labelled with the version, VCS revision and Go version of the running binary."},
 	{Name: "duometer.storage.writes", Kind: Counter, Labels: []string{"result"}, Description: "Snapshot writes of every series to storage.path, by result (success or failure)."},
 	{Name: "duometer.storage.restored", Kind: Counter, Labels: []string{"result"}, Description: "Series read from the snapshot at start, by result: restored, or skipped (their event is gone or changed)."},
@@ -100,6 +107,8 @@ func defineSelf(c *Catalog) *Self {
 		ConfigLastReloadSuccessful:  ev["duometer.config.last-reload-successful"].With(),
 		ConfigLastReloadSuccessTime: ev["duometer.config.last-reload-success-time"].With(),
 		BuildInfo:                   ev["duometer.build.info"],
+		ProcessStartTime:            ev["duometer.process.start-time"].With(),
+		CatalogSeries:               ev["duometer.catalog.series"],
 		StorageWrites:               ev["duometer.storage.writes"],
 		StorageRestored:             ev["duometer.storage.restored"],
 
