@@ -218,6 +218,20 @@ func launchServer(t *testing.T, listen, config, scheme string, c *http.Client) *
 	requireServer(t)
 	path := writeFile(t, "duometer.toml", config)
 	t.Logf("duometer config %s:\n%s", path, config)
+	return launchServerFile(t, listen, path, scheme, c)
+}
+
+// startServerFile starts the server with the configuration file at path (which the test may
+// rewrite and have reloaded, or use again for a restart) and waits until GET /-/ready answers
+// 200.
+func startServerFile(t *testing.T, listen, path string) *duometer {
+	t.Helper()
+	requireServer(t)
+	return launchServerFile(t, listen, path, "http", httpClient)
+}
+
+func launchServerFile(t *testing.T, listen, path, scheme string, c *http.Client) *duometer {
+	t.Helper()
 	s := &duometer{
 		process: startProcess(t, "duometer", serverEnv(), serverBin, "-config", path),
 		addr:    listen,
@@ -225,6 +239,21 @@ func launchServer(t *testing.T, listen, config, scheme string, c *http.Client) *
 	}
 	s.waitReady(t, 20*time.Second, c, s.base+"/-/ready")
 	return s
+}
+
+// waitOutput waits until the process's output contains substr, and fails the test at once
+// if the process exits first.
+func (p *process) waitOutput(t *testing.T, timeout time.Duration, substr string) {
+	t.Helper()
+	waitUntil(t, timeout, fmt.Sprintf("%q in the output of %s", substr, p.name), func() (bool, string) {
+		if strings.Contains(p.out.String(), substr) {
+			return true, ""
+		}
+		if p.exited() {
+			t.Fatalf("%s exited (%v) before its output said %q", p.name, p.err, substr)
+		}
+		return false, "not yet"
+	})
 }
 
 // stop sends SIGTERM and requires an exit with code 0 within timeout.

@@ -211,7 +211,7 @@ func TestIngestBadInput(t *testing.T) {
 		{"huge number", ingestRequest{body: []byte(`{"event":"queue.depth","value":1e400}`)},
 			400, `[0] event \"queue.depth\": \"value\" 1e400 is out of range of a 64-bit float`, [2]string{}},
 		{"label value too long", ingestRequest{body: []byte(`{"event":"backup.completed","labels":{"host":"` + long + `","kind":"full"}}`)},
-			400, `label \"host\": value of 1025 bytes, longer than 1024`, [2]string{}},
+			400, `label \"host\": value of 1025 bytes, longer than ingest.max-label-value-length (256)`, [2]string{}},
 		{"malformed JSON", ingestRequest{body: []byte(`[{"event":"queue.depth","value":1},{"event":"queue.depth" "value":1}]`)},
 			400, `invalid JSON: offset 58: unexpected character '\"' after a field: want ',' or '}'`, [2]string{}},
 		{"malformed NDJSON", ingestRequest{ctype: "application/x-ndjson", body: []byte(event + "\n" + event + "\n{\"event\":\"queue.depth\",\"value\":}\n")},

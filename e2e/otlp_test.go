@@ -42,6 +42,25 @@ func startReceiver(t *testing.T, port int) *otlpReceiver {
 	if err != nil {
 		t.Fatalf("otlp receiver listen: %v", err)
 	}
+	return serveReceiver(t, l)
+}
+
+// startReceiverAgain starts a receiver on addr (host:port), on which another one ran a
+// moment ago, retrying the bind for up to 10 s.
+func startReceiverAgain(t *testing.T, addr string) *otlpReceiver {
+	t.Helper()
+	var l net.Listener
+	waitUntil(t, 10*time.Second, "binding "+addr+" again", func() (bool, string) {
+		var err error
+		l, err = net.Listen("tcp", addr)
+		return err == nil, fmt.Sprint(err)
+	})
+	return serveReceiver(t, l)
+}
+
+// serveReceiver serves a receiver on l until the test ends.
+func serveReceiver(t *testing.T, l net.Listener) *otlpReceiver {
+	t.Helper()
 	r := &otlpReceiver{addr: l.Addr().String(), srv: grpc.NewServer()}
 	colmetricspb.RegisterMetricsServiceServer(r.srv, r)
 	served := make(chan struct{})
@@ -64,6 +83,10 @@ func startReceiver(t *testing.T, port int) *otlpReceiver {
 	})
 	return r
 }
+
+// stop stops the receiver at once, closing its listener and connections, as a collector that
+// goes down.
+func (r *otlpReceiver) stop() { r.srv.Stop() }
 
 // endpoint is the URL to configure as the server's OTLP endpoint.
 func (r *otlpReceiver) endpoint() string { return "http://" + r.addr }

@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -30,7 +32,8 @@ func requireTool(t *testing.T, name string) string {
 // promServer is a real Prometheus server scraping one duometer target.
 type promServer struct {
 	*process
-	base string
+	base       string
+	configFile string // its --config.file, which reload rewrites
 }
 
 // startPrometheus starts Prometheus scraping target (host:port) every
@@ -39,6 +42,12 @@ type promServer struct {
 func startPrometheus(t *testing.T, target string, auth *basicAuth) *promServer {
 	t.Helper()
 	bin := requireTool(t, "prometheus")
+	return runPrometheus(t, bin, promScrapeConfig(target, auth))
+}
+
+// promScrapeConfig is the configuration of a Prometheus that scrapes target (host:port)
+// every second at /metrics/prometheus as job "duometer", with basic auth when auth is not nil.
+func promScrapeConfig(target string, auth *basicAuth) string {
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, `global:
   scrape_interval: 1s
@@ -53,22 +62,43 @@ scrape_configs:
 	if auth != nil {
 		fmt.Fprintf(&cfg, "    basic_auth:\n      username: %q\n      password: %q\n", auth.user, auth.pass)
 	}
-	return runPrometheus(t, bin, cfg.String())
+	return cfg.String()
 }
 
 // runPrometheus starts a real Prometheus with the given configuration on a free 127.0.0.1
-// port, stopped when the test ends, and waits until it is ready.
-func runPrometheus(t *testing.T, bin, cfg string) *promServer {
+// port, and flags added to its command line, stopped when the test ends, and waits until it
+// is ready.
+func runPrometheus(t *testing.T, bin, cfg string, flags ...string) *promServer {
 	t.Helper()
 	port := freePort(t)
-	p := &promServer{base: "http://" + localAddr(port)}
-	p.process = startProcess(t, "prometheus", nil, bin,
-		"--config.file="+writeFile(t, "prometheus.yml", cfg),
-		"--storage.tsdb.path="+t.TempDir(),
-		"--web.listen-address="+localAddr(port),
-	)
+	p := &promServer{base: "http://" + localAddr(port), configFile: writeFile(t, "prometheus.yml", cfg)}
+	args := append([]string{
+		"--config.file=" + p.configFile,
+		"--storage.tsdb.path=" + t.TempDir(),
+		"--web.listen-address=" + localAddr(port),
+	}, flags...)
+	p.process = startProcess(t, "prometheus", nil, bin, args...)
 	p.waitReady(t, 30*time.Second, httpClient, p.base+"/-/ready")
 	return p
+}
+
+// reload writes cfg over Prometheus's configuration file and has Prometheus load it with
+// POST /-/reload, which answers once the new configuration is applied (200) or refused. It
+// needs a Prometheus started with --web.enable-lifecycle.
+func (p *promServer) reload(t *testing.T, cfg string) {
+	t.Helper()
+	if err := os.WriteFile(p.configFile, []byte(cfg), 0o600); err != nil {
+		t.Fatalf("write %s: %v", p.configFile, err)
+	}
+	resp, err := httpClient.Post(p.base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatalf("Prometheus POST /-/reload: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("Prometheus POST /-/reload: status %d: %s", resp.StatusCode, body)
+	}
 }
 
 // promSample is one element of an instant-vector query result.

@@ -8,7 +8,8 @@ import (
 	"github.com/duometer/duometer/pkg/ingest"
 )
 
-// newIngest builds the HTTP ingestion API (served at ingest.Path).
+// newIngest builds the HTTP ingestion API (served at ingest.Path) with the limits of
+// [ingest].
 func newIngest(cfg config.Config, cat *events.Catalog, log *slog.Logger) (*ingest.Handler, error) {
 	c := cfg.Ingest
 	tokens := make([]string, len(c.Tokens))
@@ -19,19 +20,24 @@ func newIngest(cfg config.Config, cat *events.Catalog, log *slog.Logger) (*inges
 		Catalog:       cat,
 		Tokens:        tokens,
 		MaxBody:       int64(c.MaxBody),
+		MaxEvents:     c.MaxEvents,
+		MaxLabelValue: c.MaxLabelValueLength,
+		MaxInFlight:   c.MaxInFlight,
+		ReadTimeout:   c.ReadTimeout,
 		UnknownEvents: c.UnknownEvents,
-		// As many events as an event may have series; with no limit (-1), the default.
-		MaxAutoEvents: cfg.Metrics.CardinalityLimit,
+		MaxAutoEvents: c.MaxAutoEvents,
+		MaxAutoLabels: c.MaxAutoLabels,
+		AutoTTL:       c.AutoTTL,
 	})
 	if err != nil {
 		return nil, err
 	}
+	attrs := []any{"path", ingest.Path, "max_body", int64(c.MaxBody), "max_in_flight", c.MaxInFlight,
+		"read_timeout", c.ReadTimeout.String(), "unknown_events", c.UnknownEvents}
 	if h.LoopbackOnly() {
-		log.Warn("ingestion API accepts only loopback clients: no ingest.tokens configured",
-			"path", ingest.Path, "max_body", int64(c.MaxBody), "unknown_events", c.UnknownEvents)
+		log.Warn("ingestion API accepts only loopback clients: no ingest.tokens configured", attrs...)
 	} else {
-		log.Info("ingestion API enabled with bearer tokens",
-			"path", ingest.Path, "tokens", len(tokens), "max_body", int64(c.MaxBody), "unknown_events", c.UnknownEvents)
+		log.Info("ingestion API enabled with bearer tokens", append(attrs, "tokens", len(tokens))...)
 	}
 	return h, nil
 }

@@ -39,14 +39,16 @@ func newMetrics(ctx context.Context, cfg config.Config, cat *events.Catalog, log
 			Interval: o.Interval, Timeout: o.Timeout,
 			Headers: revealHeaders(o.Headers), Gzip: o.Compression == "gzip",
 			TLS:      o.TLS.Common(),
-			Producer: producer, Self: cat.Self(), Log: log,
+			Producer: producer, Self: cat.Self(), Log: log, Catalog: cat,
 		})
 		if err != nil {
 			return nil, err
 		}
 		readers = append(readers, r)
 	}
-	res, err := telemetry.NewResource(ctx, buildVersion(), cfg.Server.InstanceID)
+	res, err := telemetry.NewResource(ctx, telemetry.ResourceOptions{
+		ServiceName: "duometer", ServiceVersion: buildVersion(), InstanceID: cfg.Server.InstanceID,
+	})
 	if err != nil {
 		log.Warn("resource detection incomplete", "err", err)
 	}

@@ -119,6 +119,10 @@ func (s *server) reload(origin string) error {
 		s.level.Set(l)
 	}
 	s.reloadStore(old, cfg)
+	if every := housekeepingEvery(cfg); every != housekeepingEvery(old) {
+		s.housekeeping.Shutdown()
+		s.housekeeping = startHousekeeping(s.cat, every)
+	}
 	if rebind {
 		s.http = srv
 	}

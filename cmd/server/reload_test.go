@@ -233,3 +233,42 @@ func grep(body, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A series of an event with a ttl leaves the scrape once it has not been updated for that
+// long; posted again, it starts from zero. duometer_catalog_series follows.
+func TestExpiryLeavesTheScrape(t *testing.T) {
+	r := startRunning(t, `
+[server]
+listen = "127.0.0.1:0"
+[[events]]
+name = "jobs.last-run"
+kind = "gauge"
+labels = ["task"]
+ttl = "2s"
+[[events]]
+name = "jobs.done"
+kind = "counter"
+labels = ["task"]
+ttl = "2s"
+`)
+	post := func(body string) {
+		t.Helper()
+		if rec := r.do(http.MethodPost, "/api/v1/events", body); rec.Code != http.StatusAccepted {
+			t.Fatalf("post: %d %s", rec.Code, rec.Body.String())
+		}
+	}
+	post(`[{"event":"jobs.last-run","labels":{"task":"retired"},"value":1700000000},{"event":"jobs.done","labels":{"task":"x"},"value":5}]`)
+	body := r.scrape(t)
+	if !strings.Contains(body, `jobs_last_run{task="retired"} 1.7e+09`) || !strings.Contains(body, `jobs_done_total{task="x"} 5`) {
+		t.Fatalf("scrape lacks the posted series:\n%s", grep(body, "jobs_"))
+	}
+	testutil.WaitFor(t, 15*time.Second, func() bool {
+		b := r.scrape(t)
+		return !strings.Contains(b, `task="retired"`) && !strings.Contains(b, `jobs_done_total{task="x"}`) &&
+			strings.Contains(b, `duometer_catalog_series{event="jobs.done"} 0`)
+	})
+	post(`{"event":"jobs.done","labels":{"task":"x"}}`)
+	if body := r.scrape(t); !strings.Contains(body, `jobs_done_total{task="x"} 1`) {
+		t.Errorf("after expiry, a new post did not start from zero:\n%s", grep(body, "jobs_done"))
+	}
+}

@@ -49,8 +49,9 @@ type server struct {
 	health  *web.Health
 	build   build
 
-	parts *components
-	store *storage.Store // nil without storage.path
+	parts        *components
+	store        *storage.Store // nil without storage.path
+	housekeeping *housekeeping  // expiry and duometer.catalog.series, while running
 
 	// Routes: the mux is built once; what serves each path can be swapped.
 	mainRoute, groupRoute, ingestRoute, lifecycleRoute web.Swappable
@@ -149,6 +150,8 @@ func newServer(cfg config.Config, src source, log *slog.Logger, level *slog.Leve
 	s := &server{cfg: cfg, source: src, log: log, level: level, cat: events.NewCatalog(), health: &web.Health{},
 		build: buildInfo(), reloads: make(chan reloadRequest)}
 	s.self = s.cat.Self()
+	s.self.ProcessStartTime.Emit(float64(time.Now().Unix()))
+	s.cat.SetLogger(log)
 	s.current.Store(&cfg)
 	telemetry.HandleOTelErrors(log, time.Minute, s.self)
 	if err := cfg.DefineEvents(s.cat); err != nil {
@@ -206,7 +209,10 @@ func (s *server) restore() error {
 func newStore(cfg config.Config, cat *events.Catalog, log *slog.Logger) (*storage.Store, error) {
 	return storage.New(storage.Options{
 		Path: cfg.Storage.Path, Interval: cfg.Storage.Interval, Catalog: cat, Log: log,
-		Define: func(d events.Def) bool { return d.Kind == events.Counter && d.Description == ingest.AutoDescription },
+		Define: func(d events.Def) (events.Def, bool) {
+			d.TTL = cfg.Ingest.AutoTTL
+			return d, ingest.IsAutoDeclared(d)
+		},
 	})
 }
 
@@ -233,6 +239,7 @@ func (s *server) run(signals <-chan os.Signal) int {
 	if s.store != nil {
 		s.store.Start()
 	}
+	s.housekeeping = startHousekeeping(s.cat, housekeepingEvery(s.cfg))
 	if err := s.http.Start(); err != nil {
 		s.log.Error("duometer did not start", "err", fmt.Errorf("server.listen: %w", err))
 		s.shutdown()
@@ -313,6 +320,9 @@ func (s *server) shutdown() {
 	if err := s.parts.shutdown(deadline); err != nil {
 		s.log.Error("shutdown: a final push failed or was cut short", "err", err)
 	}
+	if s.housekeeping != nil {
+		s.housekeeping.Shutdown()
+	}
 	if s.store != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.store.Shutdown(ctx); err != nil {
@@ -320,23 +330,4 @@ func (s *server) shutdown() {
 		}
 		cancel()
 	}
-}
-
-// index lists the endpoints this configuration serves.
-func (s *server) index(w http.ResponseWriter, _ *http.Request) {
-	cfg := s.current.Load()
-	fmt.Fprintf(w, "duometer %s (node %s)\n\n", s.build.Version, cfg.Cluster.NodeName)
-	line := func(method, path, what string) { fmt.Fprintf(w, "%-5s%-30s%s\n", method, path, what) }
-	if cfg.Metrics.Prometheus.Enable {
-		line("GET", pull.Path, "Prometheus exposition, ?mode=node|all_nodes_aggregated|all_nodes_unaggregated")
-		line("GET", pull.Path+"/{group}", "one group of events (404 lists the groups)")
-	}
-	if cfg.Ingest.Enable {
-		line("POST", ingest.Path, "ingestion API (JSON or NDJSON)")
-	}
-	if cfg.Server.EnableLifecycle {
-		line("POST", reloadPath, "reload the configuration")
-	}
-	line("GET", "/-/healthy", "liveness")
-	line("GET", "/-/ready", "readiness")
 }

@@ -76,10 +76,12 @@ type Metrics struct {
 	DisabledEvents []string `koanf:"disabled-events"`
 	// CardinalityLimit is the most series an event keeps unless it sets its own: positive,
 	// or -1 for no limit.
-	CardinalityLimit int           `koanf:"cardinality-limit"`
-	Prometheus       Prometheus    `koanf:"prometheus"`
-	OpenTelemetry    OpenTelemetry `koanf:"open-telemetry"`
-	Pushgateway      Pushgateway   `koanf:"pushgateway"`
+	CardinalityLimit int `koanf:"cardinality-limit"`
+	// MaxSeries is the most series of all events together: positive, or -1 for no limit.
+	MaxSeries     int           `koanf:"max-series"`
+	Prometheus    Prometheus    `koanf:"prometheus"`
+	OpenTelemetry OpenTelemetry `koanf:"open-telemetry"`
+	Pushgateway   Pushgateway   `koanf:"pushgateway"`
 }
 
 // Event is one [[events]] entry, with the fields of [events.Def] (see [Event.Def]).
@@ -92,19 +94,28 @@ type Event struct {
 	Buckets          []float64 `koanf:"buckets"`
 	CardinalityLimit int       `koanf:"cardinality-limit"` // 0: metrics.cardinality-limit; -1: none
 	Aggregation      string    `koanf:"aggregation"`       // "" (sum), "sum", "logical", "per-node" or "consistent"
+	// TTL makes a series not updated for that long expire; 0: never.
+	TTL time.Duration `koanf:"ttl"`
 }
 
 // Size is a number of bytes: in the file an integer or a string with a unit ("512KiB",
 // "2MB"), in the environment a string.
 type Size int64
 
-// Ingest configures the HTTP ingestion API.
+// Ingest configures the HTTP ingestion API and its limits.
 type Ingest struct {
 	Enable bool `koanf:"enable"`
 	// Tokens are the accepted bearer tokens; with none, only loopback clients are accepted.
-	Tokens        []Secret `koanf:"tokens"`
-	MaxBody       Size     `koanf:"max-body"`       // the largest request body
-	UnknownEvents string   `koanf:"unknown-events"` // "reject" or "counter"
+	Tokens              []Secret      `koanf:"tokens"`
+	MaxBody             Size          `koanf:"max-body"`               // the largest request body
+	MaxEvents           int           `koanf:"max-events"`             // events in one request
+	MaxLabelValueLength int           `koanf:"max-label-value-length"` // bytes of a label value
+	MaxInFlight         int           `koanf:"max-in-flight"`          // requests served at once
+	ReadTimeout         time.Duration `koanf:"read-timeout"`           // for a request's body to arrive
+	UnknownEvents       string        `koanf:"unknown-events"`         // "reject" or "counter"
+	MaxAutoEvents       int           `koanf:"max-auto-events"`        // events "counter" declares
+	MaxAutoLabels       int           `koanf:"max-auto-labels"`        // labels of an event it declares
+	AutoTTL             time.Duration `koanf:"auto-ttl"`               // TTL of the events it declares; 0: never
 }
 
 // Cluster configures the other duometer nodes this one answers for.
@@ -165,6 +176,12 @@ type Storage struct {
 	Interval time.Duration `koanf:"interval"` // time between two snapshots
 }
 
+// DefaultMaxSeries is the default of metrics.max-series.
+const DefaultMaxSeries = 50_000
+
+// MaxAutoLabels is the largest ingest.max-auto-labels: the most labels an event may carry.
+const MaxAutoLabels = 64
+
 // DefaultConfig returns the built-in defaults, which validate. Its lists and maps are nil:
 // Load decodes onto it, and an empty list leaves a key at its default.
 func DefaultConfig() Config {
@@ -180,12 +197,15 @@ func DefaultConfig() Config {
 		},
 		Metrics: Metrics{
 			CardinalityLimit: events.DefaultCardinalityLimit,
+			MaxSeries:        DefaultMaxSeries,
 			Prometheus:       Prometheus{Enable: true},
 			OpenTelemetry:    OpenTelemetry{Transport: "disable", Interval: time.Minute, Timeout: 10 * time.Second, Compression: "gzip"},
 			Pushgateway: Pushgateway{URL: "http://127.0.0.1:9091", Interval: 15 * time.Second, Method: "put",
 				JobName: DefaultJobName, Timeout: 10 * time.Second},
 		},
-		Ingest:  Ingest{Enable: true, MaxBody: 1 << 20, UnknownEvents: "reject"},
+		Ingest: Ingest{Enable: true, MaxBody: 1 << 20, MaxEvents: 100_000, MaxLabelValueLength: 256,
+			MaxInFlight: 64, ReadTimeout: 10 * time.Second, UnknownEvents: "reject",
+			MaxAutoEvents: 100, MaxAutoLabels: 8, AutoTTL: 24 * time.Hour},
 		Cluster: Cluster{NodeName: "duometer@" + host, Timeout: 5 * time.Second},
 		Storage: Storage{Interval: 30 * time.Second},
 	}

@@ -15,7 +15,7 @@ import (
 // [events.Def.Validate].
 func (e Event) Def() (events.Def, error) {
 	d := events.Def{Name: e.Name, Unit: e.Unit, Description: e.Description, Labels: e.Labels, Buckets: e.Buckets,
-		CardinalityLimit: e.CardinalityLimit}
+		CardinalityLimit: e.CardinalityLimit, TTL: e.TTL}
 	var errs []error
 	k, err := events.ParseKind(e.Kind)
 	if e.Kind == "" {
@@ -87,7 +87,8 @@ func validateEvents(entries []Event) error {
 	return r.err()
 }
 
-// DefineEvents applies metrics.cardinality-limit and metrics.disabled-events to cat and
+// DefineEvents applies metrics.cardinality-limit, metrics.max-series and
+// metrics.disabled-events to cat and
 // defines every [[events]] entry in it, in order. This is how a Go program builds the same
 // catalog as the server from a configuration file.
 //
@@ -102,6 +103,7 @@ func (c Config) DefineEvents(cat *events.Catalog) error {
 	}
 	_ = cat.SetDisabled(c.Metrics.DisabledEvents) // cannot fail: validated above
 	cat.SetCardinalityLimit(c.Metrics.CardinalityLimit)
+	cat.SetMaxSeries(c.Metrics.MaxSeries) // -1: no limit
 	var errs []error
 	for i, e := range c.Events {
 		d, _ := e.Def()

@@ -3,8 +3,10 @@ package config_test
 import (
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/duometer/duometer/pkg/config"
 	"github.com/duometer/duometer/pkg/events"
@@ -25,6 +27,7 @@ labels = ["host"]
 buckets = [1, 2.5, 30, 120]
 cardinality-limit = 3
 aggregation = "per-node"
+ttl = "1h30m"
 `
 
 func TestLoadEvents(t *testing.T) {
@@ -45,6 +48,7 @@ func TestLoadEvents(t *testing.T) {
 		Buckets:          []float64{1, 2.5, 30, 120},
 		CardinalityLimit: 3,
 		Aggregation:      "per-node",
+		TTL:              90 * time.Minute,
 	}}
 	if !reflect.DeepEqual(c.Events, want) {
 		t.Errorf("events =\n%+v\nwant\n%+v", c.Events, want)
@@ -231,6 +235,7 @@ func TestEventDef(t *testing.T) {
 		Buckets:          []float64{1, 5},
 		CardinalityLimit: -1,
 		Aggregation:      "consistent",
+		TTL:              time.Hour,
 	}
 	got, err := e.Def()
 	if err != nil {
@@ -245,6 +250,7 @@ func TestEventDef(t *testing.T) {
 		Buckets:          []float64{1, 5},
 		CardinalityLimit: -1,
 		Aggregation:      events.Consistent,
+		TTL:              time.Hour,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Def() = %+v, want %+v", got, want)
@@ -364,6 +370,40 @@ disabled-events = ["backup.size", "duometer.http.*"]
 		}
 		if n := len(e.Series()); n != 2100 {
 			t.Errorf("%d series with no limit, want 2100", n)
+		}
+	})
+
+	t.Run("ttl", func(t *testing.T) {
+		if got := duration.Def().TTL; got != 90*time.Minute {
+			t.Errorf("backup.duration TTL = %v, want 1h30m", got)
+		}
+		if got := completed.Def().TTL; got != 0 {
+			t.Errorf("backup.completed TTL = %v, want 0 (never)", got)
+		}
+	})
+
+	t.Run("max series", func(t *testing.T) {
+		// Built-in events hold series from the start: a budget of 1 is spent already, and
+		// every new label set of a user event goes to the event's overflow series.
+		cat := defineFromFile(t, userEvents+"\n[metrics]\nmax-series = 1\n")
+		e := cat.Lookup("backup.completed")
+		for _, host := range []string{"a", "b", "c"} {
+			e.Inc(host, "full")
+		}
+		if s := e.Series(); len(s) != 1 || s[0].LabelValues() != nil || s[0].Value() != 3 {
+			t.Errorf("backup.completed has %d series past metrics.max-series, want only the overflow series with 3", len(s))
+		}
+		if v := cat.Self().LimitsReached.With("metrics.max-series").Value(); v != 3 {
+			t.Errorf(`duometer.limits.reached{limit="metrics.max-series"} = %v, want 3`, v)
+		}
+
+		cat = defineFromFile(t, userEvents+"\n[metrics]\nmax-series = -1\ncardinality-limit = -1\n")
+		e = cat.Lookup("backup.completed")
+		for i := range config.DefaultMaxSeries + 10 {
+			e.Inc(strconv.Itoa(i), "k")
+		}
+		if n := len(e.Series()); n != config.DefaultMaxSeries+10 {
+			t.Errorf("%d series with metrics.max-series = -1, want %d", n, config.DefaultMaxSeries+10)
 		}
 	})
 

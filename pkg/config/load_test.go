@@ -49,6 +49,7 @@ func TestDefaultConfig(t *testing.T) {
 		},
 		Metrics: config.Metrics{
 			CardinalityLimit: 2000,
+			MaxSeries:        50000,
 			Prometheus:       config.Prometheus{Enable: true},
 			OpenTelemetry: config.OpenTelemetry{
 				Transport:   "disable",
@@ -66,9 +67,16 @@ func TestDefaultConfig(t *testing.T) {
 			},
 		},
 		Ingest: config.Ingest{
-			Enable:        true,
-			MaxBody:       1 << 20,
-			UnknownEvents: "reject",
+			Enable:              true,
+			MaxBody:             1 << 20,
+			MaxEvents:           100000,
+			MaxLabelValueLength: 256,
+			MaxInFlight:         64,
+			ReadTimeout:         10 * time.Second,
+			UnknownEvents:       "reject",
+			MaxAutoEvents:       100,
+			MaxAutoLabels:       8,
+			AutoTTL:             24 * time.Hour,
 		},
 		Cluster: config.Cluster{
 			NodeName: "duometer@" + hostname(t),
@@ -637,6 +645,14 @@ func TestLoadNewKeysFromEnvironment(t *testing.T) {
 		"DUOMETER_INGEST__TOKENS=a, b",
 		"DUOMETER_INGEST__MAX_BODY=2MiB",
 		"DUOMETER_INGEST__UNKNOWN_EVENTS=counter",
+		"DUOMETER_INGEST__MAX_EVENTS=1000",
+		"DUOMETER_INGEST__MAX_LABEL_VALUE_LENGTH=100",
+		"DUOMETER_INGEST__MAX_IN_FLIGHT=8",
+		"DUOMETER_INGEST__READ_TIMEOUT=2s",
+		"DUOMETER_INGEST__MAX_AUTO_EVENTS=10",
+		"DUOMETER_INGEST__MAX_AUTO_LABELS=3",
+		"DUOMETER_INGEST__AUTO_TTL=0s",
+		"DUOMETER_METRICS__MAX_SERIES=-1",
 		"DUOMETER_CLUSTER__NODE_NAME=duometer@node-1",
 		"DUOMETER_CLUSTER__PEERS=http://a:1,http://b:2",
 		"DUOMETER_CLUSTER__TIMEOUT=1s",
@@ -647,6 +663,7 @@ func TestLoadNewKeysFromEnvironment(t *testing.T) {
 	want := config.DefaultConfig()
 	want.Server.TLS = config.ServerTLS{CertFile: "/etc/duometer/cert.pem", KeyFile: "/etc/duometer/key.pem"}
 	want.Metrics.CardinalityLimit = -1
+	want.Metrics.MaxSeries = -1
 	want.Metrics.Pushgateway = config.Pushgateway{
 		Enable:   true,
 		URL:      "https://pushgateway.example:9091",
@@ -657,7 +674,9 @@ func TestLoadNewKeysFromEnvironment(t *testing.T) {
 		Timeout:  2 * time.Second,
 		Auth:     config.BasicAuth{Username: "push", Secret: "push-secret"},
 	}
-	want.Ingest = config.Ingest{Enable: false, Tokens: []config.Secret{"a", "b"}, MaxBody: 2 << 20, UnknownEvents: "counter"}
+	want.Ingest = config.Ingest{Enable: false, Tokens: []config.Secret{"a", "b"}, MaxBody: 2 << 20, MaxEvents: 1000,
+		MaxLabelValueLength: 100, MaxInFlight: 8, ReadTimeout: 2 * time.Second, UnknownEvents: "counter",
+		MaxAutoEvents: 10, MaxAutoLabels: 3, AutoTTL: 0}
 	want.Cluster = config.Cluster{NodeName: "duometer@node-1", Peers: []string{"http://a:1", "http://b:2"}, Timeout: time.Second}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", got, want)

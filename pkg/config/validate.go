@@ -102,6 +102,9 @@ func (m Metrics) eventProblems() error {
 	if m.CardinalityLimit <= 0 && m.CardinalityLimit != -1 {
 		r.add("cardinality-limit", "must be positive or -1, got %d", m.CardinalityLimit)
 	}
+	if m.MaxSeries <= 0 && m.MaxSeries != -1 {
+		r.add("max-series", "must be positive or -1 (no limit), got %d", m.MaxSeries)
+	}
 	return r.err()
 }
 
@@ -183,7 +186,16 @@ func (in Ingest) Validate() error {
 	if in.MaxBody <= 0 {
 		r.add("max-body", "must be positive, got %d", in.MaxBody)
 	}
+	r.positiveInt("max-events", in.MaxEvents)
+	r.positiveInt("max-label-value-length", in.MaxLabelValueLength)
+	r.positiveInt("max-in-flight", in.MaxInFlight)
+	r.positive("read-timeout", in.ReadTimeout)
 	r.oneOf("unknown-events", in.UnknownEvents, "reject", "counter")
+	r.positiveInt("max-auto-events", in.MaxAutoEvents)
+	if in.MaxAutoLabels < 1 || in.MaxAutoLabels > MaxAutoLabels {
+		r.add("max-auto-labels", "must be from 1 to %d, got %d", MaxAutoLabels, in.MaxAutoLabels)
+	}
+	r.notNegative("auto-ttl", in.AutoTTL)
 	return r.err()
 }
 
@@ -258,6 +270,20 @@ func (r *report) oneOf(key, value string, allowed ...string) {
 func (r *report) positive(key string, d time.Duration) {
 	if d <= 0 {
 		r.add(key, "must be positive, got %q", d.String())
+	}
+}
+
+// notNegative records a problem at key if d is negative.
+func (r *report) notNegative(key string, d time.Duration) {
+	if d < 0 {
+		r.add(key, "must not be negative (0 means never), got %q", d.String())
+	}
+}
+
+// positiveInt records a problem at key unless n is positive.
+func (r *report) positiveInt(key string, n int) {
+	if n <= 0 {
+		r.add(key, "must be positive, got %d", n)
 	}
 }
 

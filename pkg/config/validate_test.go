@@ -216,6 +216,22 @@ func TestValidate(t *testing.T) {
 		{"negative cardinality limit", func(c *config.Config) { c.Metrics.CardinalityLimit = -2 },
 			[]string{`metrics.cardinality-limit: must be positive or -1, got -2`}},
 
+		// metrics.max-series
+		{"no max series", func(c *config.Config) { c.Metrics.MaxSeries = -1 }, nil},
+		{"small max series", func(c *config.Config) { c.Metrics.MaxSeries = 1 }, nil},
+		{"zero max series", func(c *config.Config) { c.Metrics.MaxSeries = 0 },
+			[]string{`metrics.max-series: must be positive or -1 (no limit), got 0`}},
+		{"negative max series", func(c *config.Config) { c.Metrics.MaxSeries = -2 },
+			[]string{`metrics.max-series: must be positive or -1 (no limit), got -2`}},
+
+		// [[events]] ttl
+		{"event ttl", func(c *config.Config) {
+			c.Events = []config.Event{{Name: "a.b", Kind: "counter", TTL: time.Hour}, {Name: "a.c", Kind: "gauge"}}
+		}, nil},
+		{"negative event ttl", func(c *config.Config) {
+			c.Events = []config.Event{{Name: "a.b", Kind: "counter", TTL: -time.Second}}
+		}, []string{`events[0].ttl: must not be negative`}},
+
 		// metrics.pushgateway
 		{"pushgateway enabled with defaults", func(c *config.Config) { c.Metrics.Pushgateway.Enable = true }, nil},
 		{"pushgateway everything set", func(c *config.Config) {
@@ -296,6 +312,27 @@ func TestValidate(t *testing.T) {
 		}},
 		{"negative max body", func(c *config.Config) { c.Ingest.MaxBody = -1 },
 			[]string{`ingest.max-body: must be positive, got -1`}},
+		{"ingest limits at their smallest", func(c *config.Config) {
+			in := &c.Ingest
+			in.MaxEvents, in.MaxLabelValueLength, in.MaxInFlight, in.MaxAutoEvents, in.MaxAutoLabels = 1, 1, 1, 1, 1
+			in.ReadTimeout, in.AutoTTL = time.Millisecond, 0
+		}, nil},
+		{"ingest max-auto-labels at its largest", func(c *config.Config) { c.Ingest.MaxAutoLabels = 64 }, nil},
+		{"bad ingest limits", func(c *config.Config) {
+			in := &c.Ingest
+			in.MaxEvents, in.MaxLabelValueLength, in.MaxInFlight, in.MaxAutoEvents, in.MaxAutoLabels = 0, -1, 0, -5, 0
+			in.ReadTimeout, in.AutoTTL = 0, -time.Hour
+		}, []string{
+			`ingest.auto-ttl: must not be negative (0 means never), got "-1h0m0s"`,
+			`ingest.max-auto-events: must be positive, got -5`,
+			`ingest.max-auto-labels: must be from 1 to 64, got 0`,
+			`ingest.max-events: must be positive, got 0`,
+			`ingest.max-in-flight: must be positive, got 0`,
+			`ingest.max-label-value-length: must be positive, got -1`,
+			`ingest.read-timeout: must be positive, got "0s"`,
+		}},
+		{"too many auto labels", func(c *config.Config) { c.Ingest.MaxAutoLabels = 65 },
+			[]string{`ingest.max-auto-labels: must be from 1 to 64, got 65`}},
 
 		// cluster
 		{"cluster", func(c *config.Config) {

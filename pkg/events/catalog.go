@@ -3,10 +3,10 @@ package events
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"regexp"
 	"slices"
-	"log/slog"
 	"sort"
 	"strconv"
 	"sync"
@@ -124,10 +124,10 @@ type Catalog struct {
 	watchers map[int]func(*Event)
 	nextID   int
 
-	series    atomic.Int64 // series of every event, overflow series included
+	series    atomic.Int64 // series of every event, and one place per event with labels for its overflow series
 	maxSeries atomic.Int64 // the budget of series; 0 means none
 	log       atomic.Pointer[slog.Logger]
-	self     *Self
+	self      *Self
 }
 
 // NewCatalog returns a catalog that holds duometer's own events (see Self).
@@ -280,7 +280,9 @@ func (c *Catalog) Watch(fn func(*Event)) (defined []*Event, stop func()) {
 // kept.
 func (c *Catalog) SetMaxSeries(n int) { c.maxSeries.Store(int64(max(n, 0))) }
 
-// SeriesCount returns how many series the catalog holds, overflow series included.
+// SeriesCount returns how many series the catalog holds or keeps a place for: every series,
+// and one place per event with labels for its overflow series, made or not. With a budget,
+// it stays within it (duometer's own events aside).
 func (c *Catalog) SeriesCount() int { return int(c.series.Load()) }
 
 // reserve takes a place for a new series in the budget; exempt events take one past it.

@@ -58,8 +58,10 @@ func newEvent(c *Catalog, d Def, limit int) *Event {
 		s := e.newSeries(nil)
 		e.single.Store(s)
 		e.all = []*Series{s}
-		c.series.Add(1)
 	}
+	// The single series of an event without labels, or the place of the overflow series of
+	// one with labels: taken now, so that the budget also holds the overflow series.
+	c.series.Add(1)
 	return e
 }
 
@@ -129,26 +131,52 @@ func (e *Event) mismatch(n int) {
 // Value returns the current value of the series with the given label values, without
 // creating it: false when the event has no such series (or the number of values is wrong).
 func (e *Event) Value(labelValues ...string) (float64, bool) {
-	if len(labelValues) != len(e.def.Labels) {
-		return 0, false
+	if s := e.find(labelValues); s != nil {
+		return s.Value(), true
+	}
+	return 0, false
+}
+
+// Find returns the series whose attributes are attrs (as Series.Attributes gives them, the
+// overflow series' included), without creating it, or nil.
+func (e *Event) Find(attrs attribute.Set) *Series {
+	if v, ok := attrs.Value(OverflowAttribute); ok && v.AsBool() && attrs.Len() == 1 {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.overflow
+	}
+	if attrs.Len() != len(e.def.Labels) {
+		return nil
+	}
+	lv := make([]string, len(e.def.Labels))
+	for i, k := range e.def.Labels {
+		v, ok := attrs.Value(attribute.Key(k))
+		if !ok {
+			return nil
+		}
+		lv[i] = v.AsString()
+	}
+	return e.find(lv)
+}
+
+// find returns the series of the label values lv, without creating it, or nil.
+func (e *Event) find(lv []string) *Series {
+	if len(lv) != len(e.def.Labels) {
+		return nil
 	}
 	if s := e.single.Load(); s != nil {
-		return s.Value(), true
+		return s
 	}
-	h := hashValues(labelValues)
-	if s := (*e.read.Load())[h]; s != nil && sameValues(s.values, labelValues) {
-		return s.Value(), true
+	h := hashValues(lv)
+	if s := (*e.read.Load())[h]; s != nil && sameValues(s.values, lv) {
+		return s
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := e.dirty[h]
-	if s == nil || !sameValues(s.values, labelValues) {
-		s = e.collided[collisionKey(labelValues)]
+	if s := e.dirty[h]; s != nil && sameValues(s.values, lv) {
+		return s
 	}
-	if s == nil {
-		return 0, false
-	}
-	return s.Value(), true
+	return e.collided[collisionKey(lv)]
 }
 
 // Series returns every series of the event in creation order. The slice is a snapshot the
@@ -303,20 +331,17 @@ func (e *Event) expire(now time.Time) int {
 // caller takes s out of e.all, and puts in the series it returns, if any: the fresh series
 // of an event without labels, from zero.
 func (e *Event) forget(s *Series) *Series {
-	if e.cat != nil {
-		e.cat.series.Add(-1)
-	}
-	switch s {
+	switch s { // the single and the overflow series keep their place in the budget
 	case e.single.Load():
 		fresh := e.newSeries(nil)
 		e.single.Store(fresh)
-		if e.cat != nil {
-			e.cat.series.Add(1)
-		}
 		return fresh
 	case e.overflow:
 		e.overflow = nil
 		return nil
+	}
+	if e.cat != nil {
+		e.cat.series.Add(-1)
 	}
 	e.labelled--
 	h := hashValues(s.values)
@@ -365,15 +390,12 @@ func (e *Event) missed() {
 	e.dirty, e.misses = nil, 0
 }
 
-// newOverflow creates the event's overflow series, which counts in the catalog's series
-// budget but is made past it. e.mu is held.
+// newOverflow creates the event's overflow series, in the place of the catalog's series
+// budget that the event took when it was defined. e.mu is held.
 func (e *Event) newOverflow() *Series {
 	s := e.newSeries(nil)
 	s.attrs = attribute.NewSet(attribute.Bool(OverflowAttribute, true))
 	e.all = append(e.all, s)
-	if e.cat != nil {
-		e.cat.series.Add(1)
-	}
 	return s
 }
 

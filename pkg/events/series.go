@@ -130,12 +130,13 @@ func addFloat(bits *atomic.Uint64, v float64) bool {
 // refuse counts an emission dropped because its result would not be finite.
 func (s *Series) refuse() {
 	if s.ev.cat != nil {
-		s.ev.cat.self.LimitsReached.Inc(limitFinite)
+		s.ev.cat.self.LimitsReached.Inc(LimitFiniteValues)
 	}
 }
 
-// limitFinite is the limit label of emissions dropped to keep values finite.
-const limitFinite = "finite-values"
+// LimitFiniteValues is the limit label (duometer.limits.reached) of emissions dropped
+// because they would have made a sum infinite.
+const LimitFiniteValues = "finite-values"
 
 // observe adds v to the sum, then counts it in its bucket; an observation that would make
 // the sum infinite is dropped whole.

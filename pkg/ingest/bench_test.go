@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/ingest/internal/decode/decodetest"
@@ -65,11 +66,16 @@ type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
 
+// discardWriter is the writer of a real server without its costs: it takes the read
+// deadline as net/http's does (without one, http.ResponseController would make an error
+// per request).
 type discardWriter struct {
-	h    http.Header
-	code int
+	h         http.Header
+	code      int
+	deadlines int
 }
 
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) WriteHeader(code int)        { w.code = code }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) Header() http.Header             { return w.h }
+func (w *discardWriter) WriteHeader(code int)            { w.code = code }
+func (w *discardWriter) Write(b []byte) (int, error)     { return len(b), nil }
+func (w *discardWriter) SetReadDeadline(time.Time) error { w.deadlines++; return nil }

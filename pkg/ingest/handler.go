@@ -9,14 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+	"unicode/utf8"
 
 	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/ingest/internal/decode"
@@ -26,11 +30,50 @@ import (
 // Path is where the ingestion API is served.
 const Path = "/api/v1/events"
 
-// Defaults of Options.
+// Defaults of Options: those of the configuration keys of the same names (ingest.*).
 const (
 	DefaultMaxBody       = 1 << 20 // bytes, after decompression too
 	DefaultMaxEvents     = 100_000
-	DefaultMaxLabelValue = 1024 // bytes
+	DefaultMaxLabelValue = 256 // bytes, as Prometheus's label_value_length_limit would cut
+	DefaultMaxInFlight   = 64
+	DefaultReadTimeout   = 10 * time.Second
+	DefaultMaxAutoEvents = 100
+	DefaultMaxAutoLabels = 8
+)
+
+// The limits the handler enforces, by the configuration key that sets each: the label
+// values of duometer.limits.reached, which counts every time one bites (once per request
+// it refuses).
+const (
+	LimitMaxInFlight         = "ingest.max-in-flight"
+	LimitReadTimeout         = "ingest.read-timeout"
+	LimitMaxBody             = "ingest.max-body"
+	LimitMaxEvents           = "ingest.max-events"
+	LimitMaxLabelValueLength = "ingest.max-label-value-length"
+	LimitMaxAutoEvents       = "ingest.max-auto-events"
+	LimitMaxAutoLabels       = "ingest.max-auto-labels"
+	// LimitFiniteValues is not a key: it counts the requests refused because an increment
+	// would have made a counter's value infinite, under the label pkg/events counts the
+	// emissions it drops for that reason.
+	LimitFiniteValues = events.LimitFiniteValues
+)
+
+// limitKeys are the limits in the order of the bits of request.limits.
+var limitKeys = [...]string{LimitMaxInFlight, LimitReadTimeout, LimitMaxBody, LimitMaxEvents,
+	LimitMaxLabelValueLength, LimitMaxAutoEvents, LimitMaxAutoLabels, LimitFiniteValues}
+
+// limit is the index of a limit in limitKeys.
+type limit uint8
+
+const (
+	limitInFlight limit = iota
+	limitReadTimeout
+	limitBody
+	limitEvents
+	limitLabelValue
+	limitAutoEvents
+	limitAutoLabels
+	limitFinite
 )
 
 // The values of Options.UnknownEvents.
@@ -48,21 +91,37 @@ type Options struct {
 	Catalog *events.Catalog
 	// Tokens are the accepted bearer tokens. With none, only loopback clients are accepted.
 	Tokens []string
-	// MaxBody is the largest body accepted, in bytes, compressed and decompressed; 0 means
-	// DefaultMaxBody.
+	// MaxBody is the largest body accepted, in bytes, compressed and decompressed
+	// (ingest.max-body); 0 means DefaultMaxBody.
 	MaxBody int64
-	// MaxEvents is the most events one request may carry; 0 means DefaultMaxEvents.
+	// MaxEvents is the most events one request may carry (ingest.max-events); 0 means
+	// DefaultMaxEvents.
 	MaxEvents int
-	// MaxLabelValue is the longest label value accepted, in bytes; 0 means
-	// DefaultMaxLabelValue.
+	// MaxLabelValue is the longest label value accepted, in bytes
+	// (ingest.max-label-value-length); 0 means DefaultMaxLabelValue.
 	MaxLabelValue int
+	// MaxInFlight is the most requests served at once (ingest.max-in-flight): past it a
+	// request is answered 429 at once, its body unread. 0 means DefaultMaxInFlight.
+	MaxInFlight int
+	// ReadTimeout bounds the time a request's body takes to arrive, from the moment the
+	// handler takes the request (ingest.read-timeout): it replaces the server's read deadline
+	// for the body, and a body not complete in time is answered 408. 0 means
+	// DefaultReadTimeout.
+	ReadTimeout time.Duration
 	// UnknownEvents says what an event the catalog does not hold does: UnknownReject ("" too)
 	// makes the request invalid; UnknownCounter declares it as a counter with the label keys
 	// of its first occurrence, sorted.
 	UnknownEvents string
-	// MaxAutoEvents is the most events UnknownCounter declares; past it an unknown event is
-	// invalid again. 0 or less means events.DefaultCardinalityLimit.
+	// MaxAutoEvents is the most events UnknownCounter declares (ingest.max-auto-events),
+	// those the catalog already holds from an earlier handler included; past it an unknown
+	// event is invalid again. 0 means DefaultMaxAutoEvents.
 	MaxAutoEvents int
+	// MaxAutoLabels is the most label keys of an event UnknownCounter declares
+	// (ingest.max-auto-labels); 0 means DefaultMaxAutoLabels.
+	MaxAutoLabels int
+	// AutoTTL is the TTL (events.Def.TTL) of the events UnknownCounter declares
+	// (ingest.auto-ttl): their series expire when not updated for that long. 0 means never.
+	AutoTTL time.Duration
 }
 
 // Handler serves the ingestion API. Its methods are safe for concurrent use.
@@ -73,10 +132,17 @@ type Handler struct {
 	maxBody       int64
 	maxEvents     int
 	maxLabelValue int
+	maxInFlight   int64
+	readTimeout   time.Duration
 	autoDeclare   bool
 	maxAuto       int
+	maxAutoLabels int
+	autoTTL       time.Duration
+
+	inFlight atomic.Int64 // requests being served, past the checks of their headers
 
 	applied, dropped, rejected *events.Series // duometer.ingest.events by result
+	limits                     [len(limitKeys)]*events.Series
 
 	// known caches the catalog's events by name, copy-on-write under mu, so that a request
 	// finds its events without a lock. Only events the catalog holds are cached, and the
@@ -121,22 +187,14 @@ func NewHandler(opts Options) (*Handler, error) {
 	h := &Handler{
 		cat:           opts.Catalog,
 		self:          opts.Catalog.Self(),
-		maxBody:       opts.MaxBody,
-		maxEvents:     opts.MaxEvents,
-		maxLabelValue: opts.MaxLabelValue,
-		maxAuto:       opts.MaxAutoEvents,
-	}
-	if h.maxBody <= 0 {
-		h.maxBody = DefaultMaxBody
-	}
-	if h.maxEvents <= 0 {
-		h.maxEvents = DefaultMaxEvents
-	}
-	if h.maxLabelValue <= 0 {
-		h.maxLabelValue = DefaultMaxLabelValue
-	}
-	if h.maxAuto <= 0 {
-		h.maxAuto = events.DefaultCardinalityLimit
+		maxBody:       orDefault(opts.MaxBody, DefaultMaxBody),
+		maxEvents:     orDefault(opts.MaxEvents, DefaultMaxEvents),
+		maxLabelValue: orDefault(opts.MaxLabelValue, DefaultMaxLabelValue),
+		maxInFlight:   int64(orDefault(opts.MaxInFlight, DefaultMaxInFlight)),
+		readTimeout:   orDefault(opts.ReadTimeout, DefaultReadTimeout),
+		maxAuto:       orDefault(opts.MaxAutoEvents, DefaultMaxAutoEvents),
+		maxAutoLabels: orDefault(opts.MaxAutoLabels, DefaultMaxAutoLabels),
+		autoTTL:       max(opts.AutoTTL, 0),
 	}
 	switch opts.UnknownEvents {
 	case "", UnknownReject:
@@ -154,10 +212,36 @@ func NewHandler(opts Options) (*Handler, error) {
 	h.applied = h.self.IngestEvents.With("applied")
 	h.dropped = h.self.IngestEvents.With("dropped")
 	h.rejected = h.self.IngestEvents.With("rejected")
+	// Every limit's series exists from the start, at 0, so that a rate over it is defined
+	// before the limit first bites.
+	for i, key := range limitKeys {
+		h.limits[i] = h.self.LimitsReached.With(key)
+	}
+	// The events declared on first use that the catalog holds (by an earlier handler, before
+	// a reload, or restored from storage) count in max-auto-events.
+	for _, ev := range h.cat.Events() {
+		if IsAutoDeclared(ev.Def()) {
+			h.autos.Add(1)
+		}
+	}
 	empty := map[string]*eventInfo{}
 	h.known.Store(&empty)
 	h.requests.New = func() any { return new(request) }
 	return h, nil
+}
+
+// IsAutoDeclared reports whether d is the definition of an event that UnknownCounter
+// declared.
+func IsAutoDeclared(d events.Def) bool {
+	return d.Kind == events.Counter && d.Description == AutoDescription
+}
+
+// orDefault returns v, or def when v is 0 or less.
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // LoopbackOnly reports whether the handler accepts only loopback clients (no tokens).
@@ -165,7 +249,7 @@ func (h *Handler) LoopbackOnly() bool { return len(h.tokens) == 0 }
 
 // request is the state of one request, pooled.
 type request struct {
-	body  bytes.Buffer
+	body  []byte // grows with what arrives, never with what Content-Length announces
 	dec   decode.Decoder
 	items []item   // the valid events, in order
 	vals  []string // label values of the items, in their events' key order
@@ -175,7 +259,15 @@ type request struct {
 	nproblems int      // every problem
 	invalid   int      // events with at least one problem
 	pending   map[string]*eventInfo
+	limits    uint16 // the limits that bit, a bit per limit
+	// sums holds, once an increment large enough to overflow a sum has been met, the value
+	// each counter and up-down counter series of the request will have after the items so
+	// far: see finite.
+	sums map[string]float64
 }
+
+// hit records that limit l bit for this request.
+func (req *request) hit(l limit) { req.limits |= 1 << l }
 
 // item is a valid event of a request.
 type item struct {
@@ -199,11 +291,17 @@ func (h *Handler) putRequest(r *request) {
 	// them cost 9 % of a request of 1,000 events.
 	r.dec.Reset()
 	r.items, r.vals = r.items[:0], r.vals[:0]
-	r.problems, r.nproblems, r.invalid, r.pending = r.problems[:0], 0, 0, nil
-	if r.body.Cap() > 4*DefaultMaxBody {
-		r.body = bytes.Buffer{} // do not pool a huge buffer (MaxBody raised)
+	r.problems, r.nproblems, r.invalid, r.pending, r.sums = r.problems[:0], 0, 0, nil, nil
+	for i, s := range h.limits {
+		if r.limits&(1<<i) != 0 {
+			s.Inc()
+		}
 	}
-	r.body.Reset()
+	r.limits = 0
+	if cap(r.body) > 4*DefaultMaxBody {
+		r.body = nil // do not pool a huge buffer (MaxBody raised)
+	}
+	r.body = r.body[:0]
 	h.requests.Put(r)
 }
 
@@ -238,22 +336,42 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusUnsupportedMediaType, "unsupported Content-Encoding "+strconv.Quote(clip(enc))+": want gzip or none")
 	}
 	if r.ContentLength > h.maxBody {
+		h.limits[limitBody].Inc()
+		closeAfter(w, r)
 		return writeError(w, http.StatusRequestEntityTooLarge, h.tooLarge(""))
 	}
+	// Past the headers, a request holds memory while its body arrives: at most maxInFlight
+	// of them at once. The others are answered at once, their bodies unread.
+	if h.inFlight.Add(1) > h.maxInFlight {
+		h.inFlight.Add(-1)
+		h.limits[limitInFlight].Inc()
+		w.Header().Set("Retry-After", "1")
+		closeAfter(w, r)
+		return writeError(w, http.StatusTooManyRequests, fmt.Sprintf(
+			"too many requests in flight: ingest.max-in-flight (%d) are being served; retry later", h.maxInFlight))
+	}
+	defer h.inFlight.Add(-1)
+	// The body must arrive within readTimeout, however slowly the client sends it. Writers
+	// that cannot take a deadline (httptest's recorder) are served without one.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.readTimeout))
 
 	req := h.getRequest()
 	defer h.putRequest(req)
 	if code, msg := h.readBody(w, r, req, gzipped); code != 0 {
+		if code != http.StatusBadRequest {
+			closeAfter(w, r)
+		}
 		return writeError(w, code, msg)
 	}
 	// One copy of the body as a string: the events' names and label values are substrings of
 	// it, and the catalog copies those it keeps.
-	if err := req.dec.Decode(req.body.String(), f); err != nil {
+	if err := req.dec.Decode(string(req.body), f); err != nil {
 		var se *decode.SyntaxError
 		if errors.As(err, &se) {
 			return writeError(w, http.StatusBadRequest, "invalid JSON: "+se.Error())
 		}
-		return writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("more than %d events in one request", h.maxEvents))
+		req.hit(limitEvents)
+		return writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("more than ingest.max-events (%d) events in one request", h.maxEvents))
 	}
 	n := len(req.dec.Events())
 	h.validate(req)
@@ -335,8 +453,23 @@ func contentFormat(ct string) (decode.Format, bool) {
 	return 0, false
 }
 
+// closeAfter asks an HTTP/1 server to close the connection after the answer, for an
+// answer given before the body was read whole: the server would otherwise read the rest to
+// reuse the connection. HTTP/2 ends the stream alone.
+func closeAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// minBodyBuffer is the smallest body buffer: a single event fits.
+const minBodyBuffer = 512
+
 // readBody reads the body into req.body, at most h.maxBody bytes before and after
-// decompression.
+// decompression. The buffer grows with the bytes that arrive (doubling, from the capacity
+// the pooled request has), never past Content-Length and one byte: a client that announces
+// a megabyte and sends a few bytes holds a few bytes. It returns 0, or the status and
+// message to answer, having recorded the limit that bit.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, req *request, gzipped bool) (int, string) {
 	var body io.Reader = http.MaxBytesReader(w, r.Body, h.maxBody)
 	if gzipped {
@@ -348,34 +481,67 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, req *request,
 			err = zr.Reset(body)
 		}
 		if err != nil {
-			return readError(err, h)
+			return h.readError(req, err)
 		}
 		defer h.gzips.Put(zr)
 		// One byte more than the limit tells a body at the limit from one over it: a gzip
 		// bomb is stopped after max-body bytes of output.
 		body = io.LimitReader(zr, h.maxBody+1)
 	}
+	// The buffer never needs more than the limit and a byte (the readers stop there), nor,
+	// for a body whose length is announced, more than that length and a byte: room for the
+	// last read, which finds EOF.
+	hard := h.maxBody + 1
+	soft := hard
 	if r.ContentLength > 0 && !gzipped {
-		// Room for the body and for ReadFrom's last read, which finds EOF: otherwise the
-		// buffer doubles at the very end.
-		req.body.Grow(int(r.ContentLength) + bytes.MinRead)
+		soft = min(soft, r.ContentLength+1)
 	}
-	if _, err := req.body.ReadFrom(body); err != nil {
-		if gzipped && !strings.HasPrefix(err.Error(), "gzip: ") && !strings.HasPrefix(err.Error(), "flate: ") {
-			err = fmt.Errorf("gzip: %w", err)
+	buf := req.body[:0]
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= hard {
+				break // only after a decompressed body over the limit
+			}
+			size := int64(max(2*cap(buf), minBodyBuffer))
+			if int64(len(buf)) < soft {
+				size = min(size, soft)
+			}
+			// Not slices.Grow: append's growth would go past the size asked for.
+			grown := make([]byte, len(buf), min(size, hard))
+			copy(grown, buf)
+			buf = grown
 		}
-		return readError(err, h)
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF { //nolint:errorlint // io.Reader returns io.EOF itself
+			break
+		}
+		if err != nil {
+			req.body = buf
+			if gzipped && !strings.HasPrefix(err.Error(), "gzip: ") && !strings.HasPrefix(err.Error(), "flate: ") {
+				err = fmt.Errorf("gzip: %w", err)
+			}
+			return h.readError(req, err)
+		}
 	}
-	if int64(req.body.Len()) > h.maxBody {
+	req.body = buf
+	if int64(len(buf)) > h.maxBody {
+		req.hit(limitBody)
 		return http.StatusRequestEntityTooLarge, h.tooLarge("decompressed ")
 	}
 	return 0, ""
 }
 
-func readError(err error, h *Handler) (int, string) {
+// readError words an error reading the body, and records the limit that bit.
+func (h *Handler) readError(req *request, err error) (int, string) {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	switch {
+	case errors.As(err, &mbe):
+		req.hit(limitBody)
 		return http.StatusRequestEntityTooLarge, h.tooLarge("")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		req.hit(limitReadTimeout)
+		return http.StatusRequestTimeout, fmt.Sprintf("the body did not arrive within ingest.read-timeout (%v)", h.readTimeout)
 	}
 	return http.StatusBadRequest, "reading the body: " + err.Error()
 }
@@ -411,7 +577,24 @@ func (h *Handler) check(req *request, i int, ev *decode.Event, last *eventInfo) 
 	labels := req.dec.Labels(ev)
 	info := last
 	if info == nil || info.ev == nil || info.name != ev.Name { // a pending event checks its keys below
+		// duometer's own events are in the catalog, but no client may write them: Go code
+		// that embeds the packages keeps that to itself.
+		if p, reserved := events.Reserved(ev.Name); reserved {
+			req.problem(i, ev, fmt.Sprintf("event name is reserved for duometer's own metrics (names starting with %q cannot be posted)", p))
+			return nil
+		}
 		info = h.lookup(ev.Name)
+	}
+	// Label values are bounded for every event, known or not: each limit that an event
+	// passes is counted, not only the first.
+	ok := true
+	for _, l := range labels {
+		if len(l.Value) > h.maxLabelValue {
+			ok = false
+			req.hit(limitLabelValue)
+			req.problem(i, ev, fmt.Sprintf("label %s: value of %d bytes, longer than ingest.max-label-value-length (%d)",
+				quote(l.Key), len(l.Value), h.maxLabelValue))
+		}
 	}
 	if info == nil {
 		if !h.autoDeclare {
@@ -432,7 +615,6 @@ func (h *Handler) check(req *request, i int, ev *decode.Event, last *eventInfo) 
 	}
 	seen := req.seen[:n]
 	clear(seen)
-	ok := true
 	for _, l := range labels {
 		j := info.index(l.Key)
 		if j < 0 {
@@ -442,11 +624,6 @@ func (h *Handler) check(req *request, i int, ev *decode.Event, last *eventInfo) 
 			} else {
 				req.problem(i, ev, fmt.Sprintf("label %s not declared (labels: %s)", quote(l.Key), strings.Join(info.keys, ", ")))
 			}
-			continue
-		}
-		if len(l.Value) > h.maxLabelValue {
-			ok = false
-			req.problem(i, ev, fmt.Sprintf("label %s: value of %d bytes, longer than %d", quote(l.Key), len(l.Value), h.maxLabelValue))
 			continue
 		}
 		vals[j], seen[j] = l.Value, true
@@ -467,6 +644,15 @@ func (h *Handler) check(req *request, i int, ev *decode.Event, last *eventInfo) 
 	case v < 0 && info.kind == events.Counter:
 		ok = false
 		req.problem(i, ev, fmt.Sprintf("negative value %v for a counter", v))
+	}
+	if ok && info.kind <= events.UpDownCounter && (req.sums != nil || math.Abs(v) >= mayOverflow) {
+		// Only an increment this large can make a finite sum infinite: check it against
+		// the series' value, and from now on follow every sum of the request.
+		if _, finite := h.finite(req, info, vals, v); !finite {
+			ok = false
+			req.hit(limitFinite)
+			req.problem(i, ev, fmt.Sprintf("value %v would make the %s's value infinite", v, kindWord(info.kind)))
+		}
 	}
 	if ok {
 		req.vals = req.vals[:base+n]
@@ -496,6 +682,81 @@ func (req *request) problem(i int, ev *decode.Event, msg string) {
 	}
 	b.WriteString(msg)
 	req.problems = append(req.problems, b.String())
+}
+
+func kindWord(k events.Kind) string {
+	if k == events.UpDownCounter {
+		return "up-down counter"
+	}
+	return k.String()
+}
+
+// mayOverflow is the smallest increment that can make a finite float64 infinite: the sum of
+// x and v, both finite, rounds to ±Inf only if it is at least MaxFloat64 and half a unit in
+// the last place of it (2^1024 - 2^970) in magnitude, so |v| must be at least 2^970
+// (about 1e292). Smaller increments never need the check.
+const mayOverflow = 0x1p970
+
+// finite reports whether adding v to the series of info with label values vals, after the
+// items of the request before it, keeps the series finite, and returns what the sum would
+// be. It keeps the sums of the request's counter and up-down counter series in req.sums,
+// which it fills from the items so far on first use; a series starts at its value in the
+// catalog (0 when it has none yet).
+func (h *Handler) finite(req *request, info *eventInfo, vals []string, v float64) (float64, bool) {
+	if req.sums == nil {
+		req.sums = map[string]float64{}
+		for _, it := range req.items {
+			if it.info.kind <= events.UpDownCounter {
+				req.addSum(it.info, req.vals[it.vals:int(it.vals)+len(it.info.keys)], it.value)
+			}
+		}
+	}
+	return req.addSum(info, vals, v)
+}
+
+// addSum adds v to the sum of a series in req.sums unless the result is not finite, and
+// returns the result.
+func (req *request) addSum(info *eventInfo, vals []string, v float64) (float64, bool) {
+	key := seriesKey(info.name, vals)
+	sum, ok := req.sums[key]
+	if !ok && info.ev != nil {
+		clean := vals
+		for _, s := range vals {
+			if !utf8.ValidString(s) { // the catalog keeps the series of the cleaned values
+				clean = make([]string, len(vals))
+				for j, s := range vals {
+					clean[j] = strings.ToValidUTF8(s, "\uFFFD")
+				}
+				break
+			}
+		}
+		sum, _ = info.ev.Value(clean...)
+	}
+	sum += v
+	if math.IsInf(sum, 0) || math.IsNaN(sum) {
+		return sum, false
+	}
+	req.sums[key] = sum
+	return sum, true
+}
+
+// seriesKey identifies a series in request.sums: the event's name and its label values,
+// each followed by a byte that no JSON string decodes to alone (0xff is not UTF-8; a label
+// value with it is not valid and is cleaned, but keeps its bytes here).
+func seriesKey(name string, vals []string) string {
+	n := len(name) + 1
+	for _, v := range vals {
+		n += len(v) + 1
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(name)
+	b.WriteByte(0xff)
+	for _, v := range vals {
+		b.WriteString(v)
+		b.WriteByte(0xff)
+	}
+	return b.String()
 }
 
 // lookup returns the event called name, or nil if the catalog has none.
@@ -544,12 +805,17 @@ func (h *Handler) pendingEvent(req *request, i int, ev *decode.Event, labels []d
 		}
 		return p
 	}
-	if p, reserved := events.Reserved(ev.Name); reserved {
-		req.problem(i, ev, fmt.Sprintf("unknown event (names starting with %q are reserved)", p))
-		return nil
+	tooMany := len(labels) > h.maxAutoLabels
+	if tooMany {
+		req.hit(limitAutoLabels)
+		req.problem(i, ev, fmt.Sprintf("unknown event not declared: %d labels, more than ingest.max-auto-labels (%d)", len(labels), h.maxAutoLabels))
 	}
-	if int(h.autos.Load())+len(req.pending) >= h.maxAuto {
-		req.problem(i, ev, fmt.Sprintf("unknown event, and the %d events that ingest.unknown-events may declare are declared", h.maxAuto))
+	full := int(h.autos.Load())+len(req.pending) >= h.maxAuto
+	if full {
+		req.hit(limitAutoEvents)
+		req.problem(i, ev, h.autoEventsFull())
+	}
+	if tooMany || full {
 		return nil
 	}
 	keys := make([]string, len(labels))
@@ -562,6 +828,7 @@ func (h *Handler) pendingEvent(req *request, i int, ev *decode.Event, labels []d
 		Kind:        events.Counter,
 		Labels:      keys,
 		Description: AutoDescription,
+		TTL:         h.autoTTL,
 	}
 	if err := d.Validate(); err != nil {
 		req.problem(i, ev, "unknown event that cannot be declared: "+defProblems(err))
@@ -573,6 +840,10 @@ func (h *Handler) pendingEvent(req *request, i int, ev *decode.Event, labels []d
 	p := &eventInfo{name: d.Name, keys: keys, kind: events.Counter, def: d, first: i}
 	req.pending[d.Name] = p
 	return p
+}
+
+func (h *Handler) autoEventsFull() string {
+	return fmt.Sprintf("unknown event not declared: the ingest.max-auto-events (%d) events that ingest.unknown-events may declare are declared", h.maxAuto)
 }
 
 // declare defines the unknown events of a valid request (UnknownCounter). Another request may
@@ -595,7 +866,8 @@ func (h *Handler) declare(req *request) {
 			continue
 		}
 		if int(h.autos.Load()) >= h.maxAuto {
-			req.problem(p.first, ev, fmt.Sprintf("unknown event, and the %d events that ingest.unknown-events may declare are declared", h.maxAuto))
+			req.hit(limitAutoEvents)
+			req.problem(p.first, ev, h.autoEventsFull())
 			continue
 		}
 		e, err := h.cat.Define(p.def)

@@ -217,7 +217,7 @@ func TestHandlerRejects(t *testing.T) {
 		{"unknown field", call{body: []byte(`{"event":"queue.depth","valeu":1}`)},
 			400, []string{`unknown field \"valeu\"`}, [2]string{}},
 		{"label value too long", call{body: []byte(`{"event":"backup.completed","labels":{"host":"` + long + `","kind":"b"}}`)},
-			400, []string{`label \"host\": value of 1025 bytes, longer than 1024`}, [2]string{}},
+			400, []string{`label \"host\": value of 257 bytes, longer than ingest.max-label-value-length (256)`}, [2]string{}},
 		{"ndjson problem names the line", call{ctype: "application/x-ndjson", body: []byte("{\"event\":\"queue.depth\",\"value\":1}\n\n{\"event\":\"nope.nope\"}\n")},
 			400, []string{`[1] line 3: event \"nope.nope\": unknown event`}, [2]string{}},
 		{"malformed JSON", call{body: []byte(`{"event":"queue.depth",`)},
@@ -349,8 +349,8 @@ func TestHandlerBodyLimits(t *testing.T) {
 		{"over the limit, chunked", call{chunked: true, body: []byte(big)}, 413, "body larger than ingest.max-body"},
 		{"gzip bomb", call{encoding: "gzip", body: testutil.Gzip(t, strings.Repeat(" ", 10*max)+event)}, 413, "decompressed body larger than ingest.max-body"},
 		{"gzip just fits", call{encoding: "gzip", body: testutil.Gzip(t, strings.Repeat(" ", max-len(event))+event)}, 202, ""},
-		{"too many events", call{body: []byte("[" + strings.TrimSuffix(strings.Repeat(`{},`, 6), ",") + "]")}, 413, "more than 5 events in one request"},
-		{"too many lines", call{ctype: "application/x-ndjson", body: []byte(strings.Repeat("{}\n", 6))}, 413, "more than 5 events"},
+		{"too many events", call{body: []byte("[" + strings.TrimSuffix(strings.Repeat(`{},`, 6), ",") + "]")}, 413, "more than ingest.max-events (5) events in one request"},
+		{"too many lines", call{ctype: "application/x-ndjson", body: []byte(strings.Repeat("{}\n", 6))}, 413, "more than ingest.max-events (5) events"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -503,8 +503,8 @@ func TestUnknownEventsCounter(t *testing.T) {
 		{"other label keys later", `{"event":"deploy.done","labels":{"svc":"api"}}`, `missing label "env"`},
 		{"other label keys in the same request", `[{"event":"job.ran","labels":{"a":"1"}},{"event":"job.ran","labels":{"b":"1"}}]`,
 			`[1] event "job.ran": unknown event first given with labels [a] at [0]`},
-		{"reserved name", `{"event":"duometer.fake"}`, `names starting with "duometer." are reserved`},
-		{"runtime name", `{"event":"go.memory.used"}`, `names starting with "go." are reserved`},
+		{"reserved name", `{"event":"duometer.fake"}`, `event name is reserved for duometer's own metrics (names starting with "duometer." cannot be posted)`},
+		{"runtime name", `{"event":"go.memory.used"}`, `names starting with "go." cannot be posted`},
 		{"invalid name", `{"event":"NoDots"}`, `unknown event that cannot be declared: name: "NoDots" is not a dotted lower-case name`},
 		{"invalid label key", `{"event":"job.ran","labels":{"le":"1"}}`, `"le" is reserved by Prometheus`},
 		{"negative value", `{"event":"job.ran","value":-1}`, `negative value -1 for a counter`},
@@ -524,7 +524,7 @@ func TestUnknownEventsCounter(t *testing.T) {
 		t.Fatal(a.code, a.body)
 	}
 	a = do(h, call{body: []byte(`{"event":"auto.three"}`)})
-	if a.code != http.StatusBadRequest || !strings.Contains(a.body, "the 3 events that ingest.unknown-events may declare are declared") {
+	if a.code != http.StatusBadRequest || !strings.Contains(a.body, "unknown event not declared: the ingest.max-auto-events (3) events that ingest.unknown-events may declare are declared") {
 		t.Errorf("past the limit: %d %s", a.code, a.body)
 	}
 	// Declared events stay usable past the limit.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/duometer/duometer/pkg/events"
+	"github.com/duometer/duometer/pkg/logging"
 )
 
 // OTLPOptions configure the OTLP push reader.
@@ -43,6 +45,9 @@ type OTLPOptions struct {
 	Producer sdkmetric.Producer
 	// Self counts exports in duometer.push.*.
 	Self *events.Self
+	// Catalog, when set, gives every cumulative sum of its events the start time of its
+	// series, so that a restart with storage or a reload does not look like a reset.
+	Catalog *events.Catalog
 	// Log receives one line when exports succeed again after failing (the failures
 	// themselves reach the OpenTelemetry error handler). Nil discards.
 	Log *slog.Logger
@@ -96,18 +101,25 @@ func NewOTLPReader(ctx context.Context, o OTLPOptions) (sdkmetric.Reader, error)
 		if u.Path == "" || u.Path == "/" {
 			endpoint = strings.TrimSuffix(endpoint, "/") + "/v1/metrics"
 		}
+		// The exporter's own client, with a transport that watches for 404s: the TLS
+		// configuration goes on that transport (WithTLSClientConfig would be ignored).
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.TLSClientConfig = tlsCfg
 		opts := []otlpmetrichttp.Option{
 			otlpmetrichttp.WithEndpointURL(endpoint),
 			otlpmetrichttp.WithTimeout(o.Timeout),
 			otlpmetrichttp.WithHeaders(o.Headers),
+			otlpmetrichttp.WithHTTPClient(&http.Client{Timeout: o.Timeout, Transport: &notFoundHint{
+				next: transport, endpoint: o.Endpoint, log: logging.NewRateLimited(o.Log, time.Minute),
+			}}),
 		}
 		if o.Gzip {
 			opts = append(opts, otlpmetrichttp.WithCompression(otlpmetrichttp.GzipCompression))
 		}
-		if tlsCfg != nil {
-			opts = append(opts, otlpmetrichttp.WithTLSClientConfig(tlsCfg))
-		}
 		exp, err = otlpmetrichttp.New(ctx, opts...)
+		if err == nil {
+			exp = &closeIdle{Exporter: exp, transport: transport}
+		}
 	default:
 		return nil, fmt.Errorf("otlp transport %q: must be grpc or http", o.Transport)
 	}
@@ -121,7 +133,45 @@ func NewOTLPReader(ctx context.Context, o OTLPOptions) (sdkmetric.Reader, error)
 	if o.Producer != nil {
 		ropts = append(ropts, sdkmetric.WithProducer(o.Producer))
 	}
+	if o.Catalog != nil {
+		exp = seriesStarts{Exporter: exp, cat: o.Catalog}
+	}
 	return sdkmetric.NewPeriodicReader(Counted("otlp", exp, o.Self, o.Log), ropts...), nil
+}
+
+// notFoundHint passes the OTLP/HTTP exporter's requests on and, when the receiver answers
+// 404 Not Found, logs a hint about the endpoint's path, at most once a minute: the exporter's
+// own error ("failed to send metrics to …: 404 Not Found") does not say that a path was
+// appended, and a wrong path is the usual cause (a collector at http://host:4318 wants
+// /v1/metrics, which is appended; Prometheus's receiver wants /api/v1/otlp/v1/metrics, which
+// must be given).
+type notFoundHint struct {
+	next     http.RoundTripper
+	endpoint string // as configured
+	log      *logging.RateLimited
+}
+
+func (h *notFoundHint) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := h.next.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusNotFound {
+		h.log.Warn("otlp-404", "the OTLP endpoint answered 404 Not Found: check the endpoint's path; "+
+			"an endpoint without a path gets /v1/metrics appended, one with a path is used as given",
+			"endpoint", h.endpoint, "url", r.URL.String())
+	}
+	return resp, err
+}
+
+// closeIdle closes the idle connections of the OTLP/HTTP exporter's own transport once the
+// exporter is shut down (a reload replaces it), which the exporter does not do itself.
+type closeIdle struct {
+	sdkmetric.Exporter
+	transport *http.Transport
+}
+
+func (e *closeIdle) Shutdown(ctx context.Context) error {
+	err := e.Exporter.Shutdown(ctx)
+	e.transport.CloseIdleConnections()
+	return err
 }
 
 // Counted wraps an exporter so that every export is timed as duometer.push.export-time and

@@ -43,6 +43,7 @@ type eventState struct {
 	Buckets          []float64      `json:"buckets,omitempty"`
 	Aggregation      string         `json:"aggregation,omitempty"`
 	CardinalityLimit int            `json:"cardinality_limit,omitempty"`
+	TTL              time.Duration  `json:"ttl,omitempty"`
 	Series           []events.State `json:"series"`
 }
 
@@ -56,7 +57,7 @@ func (e eventState) def() (events.Def, error) {
 		return events.Def{}, err
 	}
 	return events.Def{Name: e.Name, Kind: kind, Unit: e.Unit, Description: e.Description, Labels: e.Labels,
-		Buckets: e.Buckets, Aggregation: agg, CardinalityLimit: e.CardinalityLimit}, nil
+		Buckets: e.Buckets, Aggregation: agg, CardinalityLimit: e.CardinalityLimit, TTL: e.TTL}, nil
 }
 
 // checksumPrefix starts the file's last line, which holds the CRC-32 (Castagnoli) of
@@ -75,9 +76,10 @@ type Options struct {
 	// Catalog is what is snapshot and restored. Required.
 	Catalog *events.Catalog
 	// Define says whether an event found in the snapshot but not in the catalog is defined
-	// again from the snapshot, with its series, rather than skipped: for instance the events
-	// the ingestion API declared on first use. Nil defines none.
-	Define func(events.Def) bool
+	// again, with its series, rather than skipped: for instance the events the ingestion API
+	// declared on first use. It is given the definition in the snapshot and returns the one
+	// to define (with today's TTL, say). Nil defines none.
+	Define func(events.Def) (events.Def, bool)
 	// Log receives a warning for every event skipped at restore and for failed writes (at
 	// most one a minute). Nil discards.
 	Log *slog.Logger
@@ -173,7 +175,11 @@ func (s *Store) restoreEvent(cat *events.Catalog, es eventState, res *Result) st
 		if err != nil {
 			return err.Error()
 		}
-		if s.o.Define == nil || !s.o.Define(d) {
+		ok := false
+		if s.o.Define != nil {
+			d, ok = s.o.Define(d)
+		}
+		if !ok {
 			return "no longer defined"
 		}
 		if ev, err = cat.Define(d); err != nil {
@@ -232,7 +238,7 @@ func encode(cat *events.Catalog, now time.Time) ([]byte, error) {
 			continue
 		}
 		es := eventState{Name: d.Name, Kind: d.Kind.String(), Unit: d.Unit, Description: d.Description,
-			Labels: d.Labels, Aggregation: d.Aggregation.String(), CardinalityLimit: d.CardinalityLimit,
+			Labels: d.Labels, Aggregation: d.Aggregation.String(), CardinalityLimit: d.CardinalityLimit, TTL: d.TTL,
 			Series: make([]events.State, len(series))}
 		if d.Kind == events.Histogram {
 			es.Buckets = d.Buckets

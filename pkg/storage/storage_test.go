@@ -37,7 +37,7 @@ func catalog(t *testing.T, disabled ...string) *events.Catalog {
 	return cat
 }
 
-func newStore(t *testing.T, cat *events.Catalog, path string, log *testutil.SyncBuffer, define func(events.Def) bool) *storage.Store {
+func newStore(t *testing.T, cat *events.Catalog, path string, log *testutil.SyncBuffer, define func(events.Def) (events.Def, bool)) *storage.Store {
 	t.Helper()
 	o := storage.Options{Path: path, Interval: time.Hour, Catalog: cat, Define: define}
 	if log != nil {
@@ -127,7 +127,10 @@ func TestRestoreIncompatibleCatalog(t *testing.T) {
 	b.MustDefine(events.Def{Name: "jobs.duration", Kind: events.Histogram, Unit: "s", Buckets: []float64{1, 5, 10}})
 	b.MustDefine(events.Def{Name: "backup.last-success", Kind: events.Gauge, Unit: "s", Labels: []string{"host"}})
 	var log testutil.SyncBuffer
-	res, err := newStore(t, b, path, &log, func(d events.Def) bool { return strings.HasPrefix(d.Name, "auto.") }).Restore()
+	res, err := newStore(t, b, path, &log, func(d events.Def) (events.Def, bool) {
+		d.TTL = time.Hour
+		return d, strings.HasPrefix(d.Name, "auto.")
+	}).Restore()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +151,8 @@ func TestRestoreIncompatibleCatalog(t *testing.T) {
 			t.Errorf("no warning names %s:\n%s", name, log.String())
 		}
 	}
-	if ev := b.Lookup("auto.one"); ev == nil || ev.With("v").Value() != 7 {
-		t.Errorf("auto.one not defined again with its value: %v", ev)
+	if ev := b.Lookup("auto.one"); ev == nil || ev.With("v").Value() != 7 || ev.Def().TTL != time.Hour {
+		t.Errorf("auto.one not defined again with its value and today's TTL: %v", ev)
 	}
 	if b.Lookup("gone.event") != nil {
 		t.Error("gone.event was defined again")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"go.opentelemetry.io/contrib/instrumentation/host"
@@ -196,10 +197,15 @@ func (t *Telemetry) register(e *events.Event) error {
 // observer reads one event's cells at collection time. It keeps the observe options of each
 // series, built once, so that a collection allocates nothing of its own per series.
 type observer struct {
-	ev   *events.Event
-	inst metric.Float64Observable
-	mu   sync.Mutex // collections by two readers may overlap
-	opts [][]metric.ObserveOption
+	ev    *events.Event
+	inst  metric.Float64Observable
+	mu    sync.Mutex // collections by two readers may overlap
+	cache []observed // in the order of the event's series
+}
+
+type observed struct {
+	s    *events.Series
+	opts []metric.ObserveOption
 }
 
 func (o *observer) observe(_ context.Context, obs metric.Observer) error {
@@ -208,15 +214,43 @@ func (o *observer) observe(_ context.Context, obs metric.Observer) error {
 	}
 	series := o.ev.Series()
 	o.mu.Lock()
-	for i := len(o.opts); i < len(series); i++ {
-		o.opts = append(o.opts, []metric.ObserveOption{metric.WithAttributeSet(series[i].Attributes())})
-	}
-	opts := o.opts
+	cache := o.options(series)
 	o.mu.Unlock()
 	for i, s := range series {
-		obs.ObserveFloat64(o.inst, s.Value(), opts[i]...)
+		obs.ObserveFloat64(o.inst, s.Value(), cache[i].opts...)
 	}
 	return nil
+}
+
+// options returns the cache for series, which are the cached series minus those that
+// expired, in the same order, plus new ones at the end: entries are reused when they match,
+// and the cache is rebuilt when an expiry removed some. o.mu is held.
+func (o *observer) options(series []*events.Series) []observed {
+	j := 0
+	for j < len(series) && j < len(o.cache) && o.cache[j].s == series[j] {
+		j++
+	}
+	if j < len(o.cache) { // a series was removed: keep the entries still used
+		next := make([]observed, 0, len(series))
+		k := 0
+		for _, s := range series {
+			for k < len(o.cache) && o.cache[k].s != s {
+				k++
+			}
+			if k < len(o.cache) {
+				next = append(next, o.cache[k])
+				k++
+			} else {
+				next = append(next, observed{s: s, opts: []metric.ObserveOption{metric.WithAttributeSet(s.Attributes())}})
+			}
+		}
+		o.cache = next
+		return next
+	}
+	for _, s := range series[len(o.cache):] {
+		o.cache = append(o.cache, observed{s: s, opts: []metric.ObserveOption{metric.WithAttributeSet(s.Attributes())}})
+	}
+	return o.cache
 }
 
 // NewInstanceID returns a random identifier of 32 hexadecimal digits, for a process that is
@@ -227,27 +261,56 @@ func NewInstanceID() string {
 	return hex.EncodeToString(b)
 }
 
-// NewResource describes this process: service.name "duometer", service.version,
-// service.instance.id (NewInstanceID when instanceID is empty) and host.name, then what
-// OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME say.
-func NewResource(ctx context.Context, version, instanceID string) (*resource.Resource, error) {
-	if instanceID == "" {
-		instanceID = NewInstanceID()
+// ResourceOptions describe a process for NewResource.
+type ResourceOptions struct {
+	// ServiceName is service.name: "duometer" for the server, the embedding program's own
+	// name otherwise. Empty means OpenTelemetry's default, "unknown_service:" followed by
+	// the executable's name.
+	ServiceName string
+	// ServiceVersion is service.version. Empty leaves it out.
+	ServiceVersion string
+	// InstanceID is service.instance.id. Empty means a new one from NewInstanceID, different
+	// at every start.
+	InstanceID string
+}
+
+// NewResource describes this process: service.name, service.version and
+// service.instance.id from o, host.name, the SDK's telemetry.sdk.*, then what
+// OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME say, which override them. An error says
+// what could not be detected; the resource returned with it is still usable.
+func NewResource(ctx context.Context, o ResourceOptions) (*resource.Resource, error) {
+	if o.InstanceID == "" {
+		o.InstanceID = NewInstanceID()
+	}
+	if o.ServiceName == "" {
+		o.ServiceName = defaultServiceName()
 	}
 	hostname, err := os.Hostname()
 	if err != nil {
 		hostname = "unknown"
 	}
+	attrs := []attribute.KeyValue{
+		attribute.String("service.name", o.ServiceName),
+		attribute.String("service.instance.id", o.InstanceID),
+		attribute.String("host.name", hostname),
+	}
+	if o.ServiceVersion != "" {
+		attrs = append(attrs, attribute.String("service.version", o.ServiceVersion))
+	}
 	return resource.New(ctx,
 		resource.WithTelemetrySDK(),
-		resource.WithAttributes(
-			attribute.String("service.name", "duometer"),
-			attribute.String("service.version", version),
-			attribute.String("service.instance.id", instanceID),
-			attribute.String("host.name", hostname),
-		),
+		resource.WithAttributes(attrs...),
 		resource.WithFromEnv(),
 	)
+}
+
+// defaultServiceName is OpenTelemetry's service.name for a process that names none.
+func defaultServiceName() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "unknown_service:go"
+	}
+	return "unknown_service:" + filepath.Base(exe)
 }
 
 func dropView(pattern string) sdkmetric.View {

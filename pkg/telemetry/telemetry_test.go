@@ -2,7 +2,9 @@ package telemetry_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -127,7 +129,9 @@ func TestTwoReadersAgree(t *testing.T) {
 
 func TestNewResource(t *testing.T) {
 	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
-	res, err := telemetry.NewResource(context.Background(), "1.2.3", "abc")
+	res, err := telemetry.NewResource(context.Background(), telemetry.ResourceOptions{
+		ServiceName: "duometer", ServiceVersion: "1.2.3", InstanceID: "abc",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,5 +143,69 @@ func TestNewResource(t *testing.T) {
 	}
 	if h, ok := res.Set().Value("host.name"); !ok || h.AsString() == "" {
 		t.Error("host.name missing")
+	}
+}
+
+// A series that expires leaves the reader; the others keep their values and attributes, and
+// a series created afterwards is observed.
+func TestExpiredSeriesLeaveTheReader(t *testing.T) {
+	cat := events.NewCatalog()
+	r := start(t, cat, false)
+	ev := cat.MustDefine(events.Def{Name: "jobs.last-run", Kind: events.Gauge, Labels: []string{"task"}, TTL: time.Minute})
+	for i, task := range []string{"a", "b", "c"} {
+		ev.Emit(float64(i+1), task)
+	}
+	values := func() map[string]float64 {
+		out := map[string]float64{}
+		g, _ := collect(t, r)["jobs.last-run"].(metricdata.Gauge[float64])
+		for _, dp := range g.DataPoints {
+			v, _ := dp.Attributes.Value("task")
+			out[v.AsString()] = dp.Value
+		}
+		return out
+	}
+
+	if got := values(); len(got) != 3 {
+		t.Fatalf("before expiry: %v", got)
+	}
+	now := time.Now()
+	cat.Expire(now)
+	ev.Emit(5, "b")
+	cat.Expire(now.Add(2 * time.Minute))
+	ev.Emit(7, "d")
+	if got := values(); len(got) != 2 || got["b"] != 5 || got["d"] != 7 {
+		t.Errorf("after a and c expired: %v, want b=5 and d=7", got)
+	}
+}
+
+// An embedding program names its own service; what it leaves empty gets the defaults, and
+// OTEL_SERVICE_NAME has the last word.
+func TestNewResourceForAnEmbeddingProgram(t *testing.T) {
+	get := func(t *testing.T, o telemetry.ResourceOptions, key string) (string, bool) {
+		t.Helper()
+		res, err := telemetry.NewResource(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, ok := res.Set().Value(attribute.Key(key))
+		return v.AsString(), ok
+	}
+	if name, _ := get(t, telemetry.ResourceOptions{ServiceName: "shop"}, "service.name"); name != "shop" {
+		t.Errorf("service.name = %q, want shop", name)
+	}
+	if name, _ := get(t, telemetry.ResourceOptions{}, "service.name"); !strings.HasPrefix(name, "unknown_service:") {
+		t.Errorf("service.name = %q without a name, want unknown_service:<executable>", name)
+	}
+	if _, ok := get(t, telemetry.ResourceOptions{ServiceName: "shop"}, "service.version"); ok {
+		t.Error("service.version set without a version")
+	}
+	a, _ := get(t, telemetry.ResourceOptions{}, "service.instance.id")
+	b, _ := get(t, telemetry.ResourceOptions{}, "service.instance.id")
+	if len(a) != 32 || a == b {
+		t.Errorf("generated service.instance.id %q then %q, want two different ids of 32 hex digits", a, b)
+	}
+	t.Setenv("OTEL_SERVICE_NAME", "from-env")
+	if name, _ := get(t, telemetry.ResourceOptions{ServiceName: "shop"}, "service.name"); name != "from-env" {
+		t.Errorf("service.name = %q with OTEL_SERVICE_NAME set, want from-env", name)
 	}
 }

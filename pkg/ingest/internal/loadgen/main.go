@@ -10,6 +10,12 @@
 //
 // Without -server it posts to -url, to a server whose configuration declares the event
 // (see -config-only for the TOML to use).
+//
+// Two other modes measure the limits on what clients send (attack.go), with the server's
+// RSS before, at its peak and after, and the time scrapes take meanwhile:
+//
+//	go run ./pkg/ingest/internal/loadgen -server /tmp/duometer -mode trickle -conns 300 -announce 1048576 -duration 30s
+//	go run ./pkg/ingest/internal/loadgen -server /tmp/duometer -mode attack -events 2000 -series 2000 -labels 64 -value-len 1024 -duration 20s
 package main
 
 import (
@@ -56,17 +62,29 @@ func main() {
 		token      = flag.String("token", "", "bearer token to send")
 		clientKind = flag.String("client", "raw", `"raw": HTTP/1.1 written and read on keep-alive connections by hand, as wrk does (cheap on the CPU the server shares); "net/http": Go's client`)
 		configOnly = flag.Bool("config-only", false, "print the server configuration -server would use, and exit")
+		mode       = flag.String("mode", "throughput", `"throughput"; "trickle": -conns connections announce -announce bytes and send one byte each -interval; "attack": auto-declared events (-events × -series × -labels of -value-len bytes)`)
+		pid        = flag.Int("pid", 0, "without -server, the server's process id, to read its RSS")
 	)
+	var a attackFlags
+	flag.IntVar(&a.conns, "conns", 300, "trickle: connections")
+	flag.Int64Var(&a.announce, "announce", 1<<20, "trickle: the Content-Length each connection announces, in bytes")
+	flag.DurationVar(&a.interval, "interval", time.Second, "trickle: time between two bytes of a connection")
+	flag.IntVar(&a.events, "events", 2000, "attack: distinct unknown events")
+	flag.IntVar(&a.series, "series", 2000, "attack: distinct label sets of each event")
+	flag.IntVar(&a.labels, "labels", 64, "attack: labels of each event")
+	flag.IntVar(&a.valueLen, "value-len", 1024, "attack: bytes of each label value")
+	flag.Int64Var(&a.maxBody, "max-body", 1<<20, "attack: the server's ingest.max-body, which each request fits in")
 	flag.Parse()
+	a.workers, a.duration = *workers, *duration
 	if *configOnly {
-		fmt.Print(serverConfig("127.0.0.1:9464"))
+		fmt.Print(serverConfig("127.0.0.1:9464", *mode))
 		return
 	}
 	if (*url == "") == (*server == "") {
 		fail(errors.New("give exactly one of -url and -server"))
 	}
 	if *server != "" {
-		s, err := startServer(*server)
+		s, err := startServer(*server, *mode)
 		if err != nil {
 			fail(err)
 		}
@@ -82,6 +100,22 @@ func main() {
 			fail(errors.New("interrupted"))
 		}()
 		*url = "http://" + srv.addr + "/api/v1/events"
+	}
+	switch *mode {
+	case "throughput":
+	case "trickle", "attack":
+		a.url, a.pid = *url, *pid
+		if srv != nil {
+			a.pid = srv.cmd.Process.Pid
+		}
+		if *mode == "trickle" {
+			runTrickle(a)
+		} else {
+			runAttack(a)
+		}
+		return
+	default:
+		fail(fmt.Errorf("-mode %q: want throughput, trickle or attack", *mode))
 	}
 
 	body, ctype := makeBody(*batch, *distinct, *ndjson)
@@ -344,7 +378,17 @@ func rawExchange(conn net.Conn, rd *bufio.Reader, request []byte) (int, string, 
 	return code, msg, nil
 }
 
-func serverConfig(listen string) string {
+// serverConfig is the configuration -server runs the server with: for the throughput, the
+// benchmark's event and a larger body; for the attacks, the defaults (and unknown events
+// declared as counters for "attack"), which are what they measure.
+func serverConfig(listen, mode string) string {
+	ingest := "max-body = \"8MiB\"\n"
+	switch mode {
+	case "trickle":
+		ingest = "# every limit at its default\n"
+	case "attack":
+		ingest = "unknown-events = \"counter\"\n# every limit at its default\n"
+	}
 	return fmt.Sprintf(`[server]
 listen = %q
 log-level = "warn"
@@ -357,8 +401,7 @@ labels = ["host", "status"]
 
 [ingest]
 enable = true
-max-body = "8MiB"
-`, listen, eventName)
+%s`, listen, eventName, ingest)
 }
 
 type serverProc struct {
@@ -368,7 +411,7 @@ type serverProc struct {
 	stopping atomic.Bool
 }
 
-func startServer(bin string) (*serverProc, error) {
+func startServer(bin, mode string) (*serverProc, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -380,7 +423,7 @@ func startServer(bin string) (*serverProc, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, "duometer.toml")
-	if err := os.WriteFile(path, []byte(serverConfig(addr)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(serverConfig(addr, mode)), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-config", path)
