@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -271,4 +272,47 @@ ttl = "2s"
 	if body := r.scrape(t); !strings.Contains(body, `jobs_done_total{task="x"} 1`) {
 		t.Errorf("after expiry, a new post did not start from zero:\n%s", grep(body, "jobs_done"))
 	}
+}
+
+// A reload that changes server.listen binds the new address first, then closes the old one;
+// one whose address cannot be bound changes nothing.
+func TestReloadRebinds(t *testing.T) {
+	r := startRunning(t, reloadBase)
+	old := r.s.http.Addr().String()
+	get := func(addr string) (int, error) {
+		c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get("http://" + addr + "/-/ready")
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get(old); err != nil || code != http.StatusOK {
+		t.Fatalf("old address before the reload: %d, %v", code, err)
+	}
+	// An address in use: the reload fails and the old listener stays.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer busy.Close()
+	r.rewrite(t, strings.Replace(reloadBase, `listen = "127.0.0.1:0"`, `listen = "`+busy.Addr().String()+`"`, 1))
+	if rec := r.do(http.MethodPost, reloadPath, ""); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "server.listen") {
+		t.Errorf("reload onto a busy address: %d %q, want 400 naming server.listen", rec.Code, rec.Body.String())
+	}
+	if code, err := get(old); err != nil || code != http.StatusOK {
+		t.Fatalf("old address after a failed rebind: %d, %v", code, err)
+	}
+	// A free address: served at once, the old one closed.
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	next := free.Addr().String()
+	must(t, free.Close())
+	r.rewrite(t, strings.Replace(reloadBase, `listen = "127.0.0.1:0"`, `listen = "`+next+`"`, 1))
+	if rec := r.do(http.MethodPost, reloadPath, ""); rec.Code != http.StatusOK {
+		t.Fatalf("reload onto %s: %d %s", next, rec.Code, rec.Body.String())
+	}
+	if code, err := get(next); err != nil || code != http.StatusOK {
+		t.Errorf("new address after the reload: %d, %v", code, err)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool { _, err := get(old); return err != nil })
 }
