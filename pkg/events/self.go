@@ -1,5 +1,7 @@
 package events
 
+import "time"
+
 // Self holds the handles of the events duometer emits about itself. They are all named
 // "duometer.*" so that they never collide with a user's events, and are exported as
 // duometer_* in Prometheus, as statsd_exporter_* and pushgateway_* are.
@@ -84,16 +86,23 @@ var SelfDefs = []Def{
 	{Name: "duometer.limits.reached", Kind: Counter, Labels: []string{"limit"}, CardinalityLimit: -1, Description: "Times a limit on what clients send bit, by limit: the configuration key that sets it."},
 	{Name: "duometer.ingest.requests", Kind: Counter, Labels: []string{"code"}, Description: "Requests to the HTTP ingestion API, by status code."},
 	{Name: "duometer.ingest.events", Kind: Counter, Labels: []string{"result"}, Description: "Events received over HTTP, by result: applied, dropped (disabled event) or rejected (invalid request, nothing applied)."},
-	{Name: "duometer.cluster.peer-up", Kind: Gauge, Labels: []string{"peer"}, Aggregation: Consistent, Description: "1 when the last fetch from a cluster peer succeeded, 0 when it failed, by peer."},
+	{Name: "duometer.cluster.peer-up", Kind: Gauge, Labels: []string{"peer"}, Aggregation: Consistent, TTL: peerUpTTL, Description: "1 when the last fetch from a cluster peer succeeded, 0 when it failed, by peer; a peer not fetched for 15 minutes (gone from cluster.peers, or no cluster-mode scrape) leaves."},
 	{Name: "duometer.telemetry.errors", Kind: Counter, Labels: []string{"source"}, Description: "Errors of the OpenTelemetry pipeline, by source: register (an event's instrument could not be registered) or sdk (reported by the SDK, failed exports among them)."},
 	{Name: "duometer.tls.cert-expiry", Kind: Gauge, Unit: "s", Labels: []string{"file"}, Aggregation: PerNode, Description: "When the server's TLS certificate expires (notAfter), in seconds since the epoch, by certificate file."},
 }
+
+// peerUpTTL is how long duometer.cluster.peer-up keeps a peer that is no longer fetched.
+const peerUpTTL = 15 * time.Minute
 
 func defineSelf(c *Catalog) *Self {
 	ev := make(map[string]*Event, len(SelfDefs))
 	for _, d := range SelfDefs {
 		ev[d.Name] = c.MustDefine(d)
 	}
+	// The limits counted here have their series from the start, at 0, so that an alert on
+	// their increase sees the first time they bite.
+	ev["duometer.limits.reached"].With(LimitMaxSeries)
+	ev["duometer.limits.reached"].With(LimitFiniteValues)
 	return &Self{
 		AuthSuccess:     ev["duometer.auth.success"].With(),
 		AuthFailed:      ev["duometer.auth.failed"].With(),
