@@ -89,7 +89,7 @@ func newComponents(cfg config.Config, cat *events.Catalog, log *slog.Logger) (*c
 		}
 	}
 	if cfg.Metrics.Pushgateway.Enable {
-		if c.pushgateway, err = newPushgateway(cfg, c.metrics.prometheus.Registry(), cat.Self(), log); err != nil {
+		if c.pushgateway, err = newPushgateway(cfg, c.metrics.prometheus.Gatherer(), cat.Self(), log); err != nil {
 			return fail(err)
 		}
 	}

@@ -162,6 +162,8 @@ func handlerOpts(log *slog.Logger) promhttp.HandlerOpts {
 // whole cluster. Every answer carries this node's name in the NodeHeader header.
 type Endpoints struct {
 	gatherer prometheus.Gatherer
+	fast     *Gatherer // the reader's Gatherer; nil: gatherer is its registry
+	srv      *scrapeServer
 	index    *Index
 	cluster  *Cluster
 	log      *slog.Logger
@@ -173,7 +175,9 @@ type Endpoints struct {
 // cluster may be nil, in which case every mode is node mode.
 func NewEndpoints(r *Reader, index *Index, cluster *Cluster, log *slog.Logger) *Endpoints {
 	return &Endpoints{
-		gatherer: r.Registry(),
+		gatherer: r.Gatherer(),
+		fast:     r.gatherer,
+		srv:      newScrapeServer(log),
 		index:    index,
 		cluster:  cluster,
 		log:      log,
@@ -191,7 +195,7 @@ func (e *Endpoints) Main() http.Handler {
 			e.node.ServeHTTP(w, r)
 			return
 		}
-		if !e.acquire(w) {
+		if !acquire(w, e.inFlight) {
 			return
 		}
 		defer e.release()
@@ -206,12 +210,25 @@ func (e *Endpoints) Group() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.setHeaders(w)
 		group := r.PathValue("group")
-		if !e.acquire(w) {
+		if !acquire(w, e.inFlight) {
 			return
 		}
 		defer e.release()
 		if mode := ParseMode(r.URL.Query().Get("mode")); mode != ModeNode && e.cluster != nil {
 			e.serveCluster(w, r, mode, group)
+			return
+		}
+		if e.fast != nil {
+			s := e.fast.acquire()
+			if !s.has(func(name string) bool { return e.index.Group(name) == group }) {
+				e.unknownGroup(w, group, s.families())
+				s.release()
+				return
+			}
+			e.srv.serve(w, r, s, func(name string) bool {
+				g := e.index.Group(name)
+				return g == "" || g == group
+			})
 			return
 		}
 		mfs, err := e.gatherer.Gather()
@@ -228,17 +245,6 @@ func (e *Endpoints) setHeaders(w http.ResponseWriter) {
 	if e.cluster != nil {
 		w.Header().Set(NodeHeader, e.cluster.nodeName)
 		w.Header().Set(InstanceHeader, e.cluster.instance)
-	}
-}
-
-func (e *Endpoints) acquire(w http.ResponseWriter) bool {
-	select {
-	case e.inFlight <- struct{}{}:
-		return true
-	default:
-		http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", maxScrapesInFlight),
-			http.StatusServiceUnavailable)
-		return false
 	}
 }
 

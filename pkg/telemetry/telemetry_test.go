@@ -2,7 +2,9 @@ package telemetry_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,4 +210,57 @@ func TestNewResourceForAnEmbeddingProgram(t *testing.T) {
 	if name, _ := get(t, telemetry.ResourceOptions{ServiceName: "shop"}, "service.name"); name != "from-env" {
 		t.Errorf("service.name = %q with OTEL_SERVICE_NAME set, want from-env", name)
 	}
+}
+
+// Two readers may collect at once while series are created and expire: each collection
+// sees every series that lives through it, with its value.
+func TestConcurrentCollections(t *testing.T) {
+	cat := events.NewCatalog()
+	a := sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
+	b := sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
+	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Readers: []sdkmetric.Reader{a, b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	stable := cat.MustDefine(events.Def{Name: "jobs.done", Kind: events.Counter, Labels: []string{"k"}})
+	churn := cat.MustDefine(events.Def{Name: "jobs.seen", Kind: events.Gauge, Labels: []string{"k"}, TTL: time.Minute})
+	for i := range 50 {
+		stable.Emit(float64(i), fmt.Sprint(i))
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		now := time.Now()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			churn.Emit(1, fmt.Sprint(i))
+			now = now.Add(time.Minute)
+			cat.Expire(now)
+		}
+	})
+	for _, r := range []*sdkmetric.ManualReader{a, b} {
+		wg.Go(func() {
+			for range 50 {
+				sum, _ := collect(t, r)["jobs.done"].(metricdata.Sum[float64])
+				if len(sum.DataPoints) != 50 {
+					t.Errorf("jobs.done: %d points, want 50", len(sum.DataPoints))
+					return
+				}
+				for _, dp := range sum.DataPoints {
+					k, _ := dp.Attributes.Value("k")
+					if k.AsString() != fmt.Sprint(dp.Value) {
+						t.Errorf("jobs.done{k=%q} = %v", k.AsString(), dp.Value)
+					}
+				}
+			}
+		})
+	}
+	time.Sleep(10 * time.Millisecond)
+	close(stop)
+	wg.Wait()
 }
