@@ -486,6 +486,78 @@ func TestLimitsAutoDeclareAttack(t *testing.T) {
 	}
 }
 
+// An attacker who stays within every label limit with the longest values they allow
+// (8 labels of 256 bytes) fills metrics.max-label-bytes (16 MiB) and no more: the label sets
+// past it fold into overflow series, counted, and the server stays under 256 MB and scrapes
+// under 1 s. Without the budget, 50,000 such series held 100 MB of label values, peaked at
+// 576 MiB and scraped in up to 3.2 s.
+func TestLimitsLongLabelsAttack(t *testing.T) {
+	t.Parallel()
+	requireServer(t)
+	cfg := limitsConfig{Listen: localAddr(freePort(t)), UnknownEvents: "counter"}
+	srv := startServer(t, cfg.Listen, cfg.TOML())
+	pid := srv.cmd.Process.Pid
+	rssBefore := limitsRSS(pid)
+	stopRSS := limitsRSSPeak(pid)
+	const events, perEvent, labels, length = 25, 400, 8, 256 // 10,000 label sets of 2 KiB
+	for e := range events {
+		body := limitsAttackBody(fmt.Sprintf("attack.long%d", e), 0, perEvent, labels, length)
+		if res := srv.post(t, ingestRequest{body: body}); res.status != http.StatusAccepted {
+			t.Fatalf("POST of %d bytes: %d %.300s, want 202", len(body), res.status, res.body)
+		}
+	}
+	var scrapes []time.Duration
+	var body string
+	cpu0 := limitsCPU(pid)
+	for range 3 {
+		d, b := limitsScrape(t, srv)
+		scrapes, body = append(scrapes, d), b
+	}
+	cpuPerScrape := (limitsCPU(pid) - cpu0) / 3
+	slices.Sort(scrapes)
+	peak := max(stopRSS(), limitsRSS(pid))
+	samples, err := parseExposition(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, overflow, valueBytes := 0, 0, 0
+	for _, s := range samples {
+		if !strings.HasPrefix(s.name, "attack_long") {
+			continue
+		}
+		series++
+		if s.labels["otel_metric_overflow"] == "true" {
+			overflow++
+		}
+		for _, v := range s.labels {
+			valueBytes += len(v)
+		}
+	}
+	t.Logf("%d series of the attack in the scrape (%d overflow series) with %d bytes of label values; %d bytes in all; VmRSS %d MiB before, peak %d MiB, now %d MiB; scrapes %v, %v of the server's CPU each",
+		series, overflow, valueBytes, len(body), rssBefore>>20, peak>>20, limitsRSS(pid)>>20, scrapes, cpuPerScrape)
+
+	const budget = 16 << 20
+	if valueBytes > budget {
+		t.Errorf("the attack's series hold %d bytes of label values, more than metrics.max-label-bytes (%d)", valueBytes, budget)
+	}
+	if labelled := series - overflow; labelled < (budget-(1<<20))/(labels*length) || overflow == 0 {
+		t.Errorf("%d series of the attack and %d overflow series: the attack should fill metrics.max-label-bytes, the rest in overflow series", labelled, overflow)
+	}
+	if v := limitsReachedIn(t, samples, "metrics.max-label-bytes"); v == 0 {
+		t.Error(`duometer_limits_reached_total{limit="metrics.max-label-bytes"} = 0 after the attack`)
+	}
+	if peak > 256<<20 {
+		t.Errorf("VmRSS peaked at %d MiB, want under 256 MiB", peak>>20)
+	}
+	switch {
+	case scrapes[0] < time.Second:
+	case cpuPerScrape < time.Second:
+		t.Logf("scrapes took %v but %v of the server's CPU each: the machine is busy", scrapes, cpuPerScrape)
+	default:
+		t.Errorf("scrapes after the attack took %v, %v of the server's CPU each; want under 1 s", scrapes, cpuPerScrape)
+	}
+}
+
 // Counters never wrap nor become infinite: 3 × 4e18 is 1.2e19, and an increment that would
 // make a counter infinite is refused with 400, the counter unchanged.
 func TestLimitsCounterArithmetic(t *testing.T) {

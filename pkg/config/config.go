@@ -78,7 +78,10 @@ type Metrics struct {
 	// or -1 for no limit.
 	CardinalityLimit int `koanf:"cardinality-limit"`
 	// MaxSeries is the most series of all events together: positive, or -1 for no limit.
-	MaxSeries     int           `koanf:"max-series"`
+	MaxSeries int `koanf:"max-series"`
+	// MaxLabelBytes is the most bytes of label values of all series together: positive, or
+	// -1 for no limit.
+	MaxLabelBytes Size          `koanf:"max-label-bytes"`
 	Prometheus    Prometheus    `koanf:"prometheus"`
 	OpenTelemetry OpenTelemetry `koanf:"open-telemetry"`
 	Pushgateway   Pushgateway   `koanf:"pushgateway"`
@@ -179,6 +182,9 @@ type Storage struct {
 // DefaultMaxSeries is the default of metrics.max-series.
 const DefaultMaxSeries = 50_000
 
+// DefaultMaxLabelBytes is the default of metrics.max-label-bytes.
+const DefaultMaxLabelBytes = 16 << 20
+
 // MaxAutoLabels is the largest ingest.max-auto-labels: the most labels an event may carry.
 const MaxAutoLabels = 64
 
@@ -198,6 +204,7 @@ func DefaultConfig() Config {
 		Metrics: Metrics{
 			CardinalityLimit: events.DefaultCardinalityLimit,
 			MaxSeries:        DefaultMaxSeries,
+			MaxLabelBytes:    DefaultMaxLabelBytes,
 			Prometheus:       Prometheus{Enable: true},
 			OpenTelemetry:    OpenTelemetry{Transport: "disable", Interval: time.Minute, Timeout: 10 * time.Second, Compression: "gzip"},
 			Pushgateway: Pushgateway{URL: "http://127.0.0.1:9091", Interval: 15 * time.Second, Method: "put",

@@ -87,9 +87,9 @@ func validateEvents(entries []Event) error {
 	return r.err()
 }
 
-// DefineEvents applies metrics.cardinality-limit, metrics.max-series and
-// metrics.disabled-events to cat and
-// defines every [[events]] entry in it, in order. This is how a Go program builds the same
+// DefineEvents applies metrics.cardinality-limit, metrics.max-series,
+// metrics.max-label-bytes and metrics.disabled-events to cat and defines every [[events]]
+// entry in it, in order. This is how a Go program builds the same
 // catalog as the server from a configuration file.
 //
 // It first checks those settings and entries as [Config.Validate] does and returns their
@@ -104,6 +104,7 @@ func (c Config) DefineEvents(cat *events.Catalog) error {
 	_ = cat.SetDisabled(c.Metrics.DisabledEvents) // cannot fail: validated above
 	cat.SetCardinalityLimit(c.Metrics.CardinalityLimit)
 	cat.SetMaxSeries(c.Metrics.MaxSeries) // -1: no limit
+	cat.SetMaxLabelBytes(int64(c.Metrics.MaxLabelBytes))
 	var errs []error
 	for i, e := range c.Events {
 		d, _ := e.Def()

@@ -383,6 +383,9 @@ var sizeUnits = map[string]int64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9,
 // of 1000) or KiB, MiB, GiB (powers of 1024), in any case and optionally after spaces.
 func parseSize(s string) (Size, error) {
 	t := strings.TrimSpace(s)
+	if t == "-1" { // "no limit", where a key allows it (from the environment)
+		return -1, nil
+	}
 	i := len(t) - len(strings.TrimLeft(t, "0123456789"))
 	mult, ok := sizeUnits[strings.ToLower(strings.TrimSpace(t[i:]))]
 	if i == 0 || !ok {

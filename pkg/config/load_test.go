@@ -50,6 +50,7 @@ func TestDefaultConfig(t *testing.T) {
 		Metrics: config.Metrics{
 			CardinalityLimit: 2000,
 			MaxSeries:        50000,
+			MaxLabelBytes:    16 << 20,
 			Prometheus:       config.Prometheus{Enable: true},
 			OpenTelemetry: config.OpenTelemetry{
 				Transport:   "disable",
@@ -653,6 +654,7 @@ func TestLoadNewKeysFromEnvironment(t *testing.T) {
 		"DUOMETER_INGEST__MAX_AUTO_LABELS=3",
 		"DUOMETER_INGEST__AUTO_TTL=0s",
 		"DUOMETER_METRICS__MAX_SERIES=-1",
+		"DUOMETER_METRICS__MAX_LABEL_BYTES=-1",
 		"DUOMETER_CLUSTER__NODE_NAME=duometer@node-1",
 		"DUOMETER_CLUSTER__PEERS=http://a:1,http://b:2",
 		"DUOMETER_CLUSTER__TIMEOUT=1s",
@@ -664,6 +666,7 @@ func TestLoadNewKeysFromEnvironment(t *testing.T) {
 	want.Server.TLS = config.ServerTLS{CertFile: "/etc/duometer/cert.pem", KeyFile: "/etc/duometer/key.pem"}
 	want.Metrics.CardinalityLimit = -1
 	want.Metrics.MaxSeries = -1
+	want.Metrics.MaxLabelBytes = -1
 	want.Metrics.Pushgateway = config.Pushgateway{
 		Enable:   true,
 		URL:      "https://pushgateway.example:9091",

@@ -105,6 +105,9 @@ func (m Metrics) eventProblems() error {
 	if m.MaxSeries <= 0 && m.MaxSeries != -1 {
 		r.add("max-series", "must be positive or -1 (no limit), got %d", m.MaxSeries)
 	}
+	if m.MaxLabelBytes <= 0 && m.MaxLabelBytes != -1 {
+		r.add("max-label-bytes", "must be positive or -1 (no limit), got %d", m.MaxLabelBytes)
+	}
 	return r.err()
 }
 

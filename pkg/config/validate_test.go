@@ -224,6 +224,13 @@ func TestValidate(t *testing.T) {
 		{"negative max series", func(c *config.Config) { c.Metrics.MaxSeries = -2 },
 			[]string{`metrics.max-series: must be positive or -1 (no limit), got -2`}},
 
+		// metrics.max-label-bytes
+		{"no max label bytes", func(c *config.Config) { c.Metrics.MaxLabelBytes = -1 }, nil},
+		{"zero max label bytes", func(c *config.Config) { c.Metrics.MaxLabelBytes = 0 },
+			[]string{`metrics.max-label-bytes: must be positive or -1 (no limit), got 0`}},
+		{"negative max label bytes", func(c *config.Config) { c.Metrics.MaxLabelBytes = -2 },
+			[]string{`metrics.max-label-bytes: must be positive or -1 (no limit), got -2`}},
+
 		// [[events]] ttl
 		{"event ttl", func(c *config.Config) {
 			c.Events = []config.Event{{Name: "a.b", Kind: "counter", TTL: time.Hour}, {Name: "a.c", Kind: "gauge"}}

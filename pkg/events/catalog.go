@@ -126,6 +126,8 @@ type Catalog struct {
 
 	series    atomic.Int64 // series of every event, and one place per event with labels for its overflow series
 	maxSeries atomic.Int64 // the budget of series; 0 means none
+	bytes     atomic.Int64 // bytes of the label values of every series
+	maxBytes  atomic.Int64 // the budget of those bytes; 0 means none
 	log       atomic.Pointer[slog.Logger]
 	self      *Self
 }
@@ -285,14 +287,38 @@ func (c *Catalog) SetMaxSeries(n int) { c.maxSeries.Store(int64(max(n, 0))) }
 // it stays within it (duometer's own events aside).
 func (c *Catalog) SeriesCount() int { return int(c.series.Load()) }
 
-// reserve takes a place for a new series in the budget; exempt events take one past it.
-func (c *Catalog) reserve(exempt bool) bool {
+// SetMaxLabelBytes bounds the bytes of the label values of all series together (the
+// memory of a series, and the size of a scrape, grow with them): past n, a new label set
+// goes to its event's overflow series, as past metrics.max-series, and is counted in
+// duometer.limits.reached{limit="metrics.max-label-bytes"}. duometer's own events count
+// but are never refused. n <= 0 means no budget. Series already created are kept.
+func (c *Catalog) SetMaxLabelBytes(n int64) { c.maxBytes.Store(max(n, 0)) }
+
+// LabelBytes returns the bytes of the label values of all series together.
+func (c *Catalog) LabelBytes() int64 { return c.bytes.Load() }
+
+// reserve takes a place in the budgets for a new series whose label values have n bytes,
+// and returns "", or the limit that refused it: LimitMaxSeries or LimitMaxLabelBytes.
+// Exempt events take their place past the budgets.
+func (c *Catalog) reserve(n int64, exempt bool) string {
+	if !take(&c.series, 1, c.maxSeries.Load(), exempt) {
+		return LimitMaxSeries
+	}
+	if !take(&c.bytes, n, c.maxBytes.Load(), exempt) {
+		c.series.Add(-1)
+		return LimitMaxLabelBytes
+	}
+	return ""
+}
+
+// take adds n to used unless that would pass limit (0: none) and the taker is not exempt.
+func take(used *atomic.Int64, n, limit int64, exempt bool) bool {
 	for {
-		n, limit := c.series.Load(), c.maxSeries.Load()
-		if limit > 0 && n >= limit && !exempt {
+		u := used.Load()
+		if limit > 0 && u+n > limit && !exempt {
 			return false
 		}
-		if c.series.CompareAndSwap(n, n+1) {
+		if used.CompareAndSwap(u, u+n) {
 			return true
 		}
 	}

@@ -237,8 +237,8 @@ func (e *Event) lookupSlow(h uint64, lv []string) *Series {
 	e.mu.Unlock()
 	if overflowed != "" && e.cat != nil {
 		e.cat.self.CardinalityOverflows.Inc(e.def.Name)
-		if overflowed == LimitMaxSeries {
-			e.cat.self.LimitsReached.Inc(LimitMaxSeries)
+		if overflowed != limitEvent {
+			e.cat.self.LimitsReached.Inc(overflowed)
 		}
 	}
 	return s
@@ -248,12 +248,17 @@ func (e *Event) lookupSlow(h uint64, lv []string) *Series {
 // overflow series because the catalog holds its most series (Catalog.SetMaxSeries).
 const LimitMaxSeries = "metrics.max-series"
 
+// LimitMaxLabelBytes is the limit label (duometer.limits.reached) of series folded into an
+// overflow series because the label values of all series hold their most bytes
+// (Catalog.SetMaxLabelBytes).
+const LimitMaxLabelBytes = "metrics.max-label-bytes"
+
 // limitEvent is what lookupLocked says when the event's own cardinality limit bit.
 const limitEvent = "cardinality-limit"
 
 // lookupLocked finds or creates the series of lv; past the event's cardinality limit or the
-// catalog's series budget it returns the overflow series and which limit bit
-// (limitEvent or LimitMaxSeries), else "". e.mu is held.
+// catalog's budgets it returns the overflow series and which limit bit (limitEvent,
+// LimitMaxSeries or LimitMaxLabelBytes), else "". e.mu is held.
 func (e *Event) lookupLocked(h uint64, lv []string) (*Series, string) {
 	read := *e.read.Load()
 	if s := read[h]; s != nil && sameValues(s.values, lv) {
@@ -274,8 +279,8 @@ func (e *Event) lookupLocked(h uint64, lv []string) (*Series, string) {
 	limit := ""
 	if n := int(e.limit.Load()); n > 0 && e.labelled >= n {
 		limit = limitEvent
-	} else if e.cat != nil && !e.cat.reserve(e.exempt()) {
-		limit = LimitMaxSeries
+	} else if e.cat != nil {
+		limit = e.cat.reserve(valueBytes(lv), e.exempt())
 	}
 	if limit != "" {
 		if e.overflow == nil {
@@ -342,6 +347,7 @@ func (e *Event) forget(s *Series) *Series {
 	}
 	if e.cat != nil {
 		e.cat.series.Add(-1)
+		e.cat.bytes.Add(-valueBytes(s.values))
 	}
 	e.labelled--
 	h := hashValues(s.values)
@@ -397,6 +403,15 @@ func (e *Event) newOverflow() *Series {
 	s.attrs = attribute.NewSet(attribute.Bool(OverflowAttribute, true))
 	e.all = append(e.all, s)
 	return s
+}
+
+// valueBytes returns the bytes of label values lv, what they take of the catalog's budget.
+func valueBytes(lv []string) int64 {
+	n := 0
+	for _, v := range lv {
+		n += len(v)
+	}
+	return int64(n)
 }
 
 func collisionKey(lv []string) string {

@@ -97,6 +97,55 @@ func TestMaxSeries(t *testing.T) {
 	}
 }
 
+// metrics.max-label-bytes bounds the label values of every series together: a label set
+// that would pass it folds into the overflow series (counted) and takes no place of the
+// series budget; an expired series gives its bytes back; duometer's own events pass it.
+func TestMaxLabelBytes(t *testing.T) {
+	cat := events.NewCatalog()
+	cat.Self().CardinalityOverflows.With("jobs.last-run") // the own series that counts the overflow
+	base, baseBytes := cat.SeriesCount(), cat.LabelBytes()
+	cat.SetMaxLabelBytes(baseBytes + 100)
+	ev := cat.MustDefine(events.Def{Name: "jobs.last-run", Kind: events.Gauge, Labels: []string{"task", "host"}, TTL: time.Minute})
+	ev.Emit(1, strings.Repeat("a", 40), "h1") // 42 bytes
+	ev.Emit(2, strings.Repeat("b", 40), "h1") // 84
+	ev.Emit(3, strings.Repeat("c", 40), "h1") // 126: past the budget, overflow
+	ev.Emit(4, strings.Repeat("d", 14), "h1") // 100: fits exactly
+	ev.Emit(5, "", "")                        // 100: no bytes, fits
+	if got := cat.LabelBytes() - baseBytes; got != 100 {
+		t.Errorf("label bytes %d, want 100", got)
+	}
+	if _, ok := ev.Value(strings.Repeat("c", 40), "h1"); ok {
+		t.Error("the label set past the budget has a series of its own")
+	}
+	if n := len(ev.Series()); n != 5 { // four label sets and the overflow series
+		t.Errorf("%d series, want 4 and the overflow series", n)
+	}
+	if got := cat.Self().LimitsReached.With(events.LimitMaxLabelBytes).Value(); got != 1 {
+		t.Errorf(`duometer.limits.reached{limit="metrics.max-label-bytes"} = %v, want 1`, got)
+	}
+	// The refused label set took no place in the series budget: 4 series and the
+	// overflow's place.
+	if got := cat.SeriesCount() - base; got != 4+1 {
+		t.Errorf("%d more series, want 5", got)
+	}
+	cat.Self().HTTPRequests.Inc(strings.Repeat("h", 200), "200")
+	if _, ok := cat.Self().HTTPRequests.Value(strings.Repeat("h", 200), "200"); !ok {
+		t.Error("duometer's own event refused past the label-bytes budget")
+	}
+	// Expiry gives the bytes back: a new long label set fits again.
+	t0 := time.Now()
+	cat.Expire(t0)
+	cat.Expire(t0.Add(2 * time.Minute))
+	if got := cat.LabelBytes() - baseBytes; got != 203 { // duometer's own series stays
+		t.Errorf("label bytes after expiry %d, want 203 (the own event's series)", got)
+	}
+	cat.SetMaxLabelBytes(cat.LabelBytes() + 42)
+	ev.Emit(6, strings.Repeat("e", 40), "h1")
+	if v, ok := ev.Value(strings.Repeat("e", 40), "h1"); !ok || v != 6 {
+		t.Errorf("a label set after expiry freed the bytes: %v, %v", v, ok)
+	}
+}
+
 // A series not updated for its TTL leaves the event and frees its place; emitted again, it
 // starts from zero.
 func TestExpiry(t *testing.T) {

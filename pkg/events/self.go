@@ -102,6 +102,7 @@ func defineSelf(c *Catalog) *Self {
 	// The limits counted here have their series from the start, at 0, so that an alert on
 	// their increase sees the first time they bite.
 	ev["duometer.limits.reached"].With(LimitMaxSeries)
+	ev["duometer.limits.reached"].With(LimitMaxLabelBytes)
 	ev["duometer.limits.reached"].With(LimitFiniteValues)
 	return &Self{
 		AuthSuccess:     ev["duometer.auth.success"].With(),
