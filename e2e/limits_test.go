@@ -377,6 +377,55 @@ func limitsAttackBody(event string, from, to, labels, length int) []byte {
 	return []byte(b.String())
 }
 
+// attackResult is what limitsAfterAttack measured: the last of three scrapes, parsed, the
+// scrape times (sorted), the server's CPU time per scrape, and VmRSS at the peak.
+type attackResult struct {
+	samples      []sample
+	body         string
+	scrapes      []time.Duration
+	cpuPerScrape time.Duration
+	peak         int64
+}
+
+// limitsAfterAttack scrapes srv three times after an attack and reads the RSS peak that
+// stopRSS (limitsRSSPeak's) recorded. A scrape's time is the wall time, and the server's CPU
+// time too: when other tests keep the machine's cores busy, a scrape may wait for a core
+// longer than it works.
+func limitsAfterAttack(t *testing.T, srv *duometer, stopRSS func() int64) attackResult {
+	t.Helper()
+	pid := srv.cmd.Process.Pid
+	var r attackResult
+	cpu0 := limitsCPU(pid)
+	for range 3 {
+		d, b := limitsScrape(t, srv)
+		r.scrapes, r.body = append(r.scrapes, d), b
+	}
+	r.cpuPerScrape = (limitsCPU(pid) - cpu0) / 3
+	slices.Sort(r.scrapes)
+	r.peak = max(stopRSS(), limitsRSS(pid))
+	var err error
+	if r.samples, err = parseExposition(r.body); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// checkBounded fails t unless the server peaked under 256 MiB and scraped in under 1 s
+// (or used under 1 s of CPU per scrape, when the machine is busy).
+func (r attackResult) checkBounded(t *testing.T) {
+	t.Helper()
+	if r.peak > 256<<20 {
+		t.Errorf("VmRSS peaked at %d MiB, want under 256 MiB", r.peak>>20)
+	}
+	switch {
+	case r.scrapes[0] < time.Second:
+	case r.cpuPerScrape < time.Second:
+		t.Logf("scrapes took %v but %v of the server's CPU each: the machine is busy", r.scrapes, r.cpuPerScrape)
+	default:
+		t.Errorf("scrapes after the attack took %v, %v of the server's CPU each; want under 1 s", r.scrapes, r.cpuPerScrape)
+	}
+}
+
 // The auto-declare attack of the issue (ingest.unknown-events = "counter"): many events ×
 // many label sets × many labels. Every limit it passes is counted, the scrape holds at most
 // metrics.max-series series, and the server stays under 256 MB and scrapes under 1 s.
@@ -419,23 +468,9 @@ func TestLimitsAutoDeclareAttack(t *testing.T) {
 	}
 	attackTook := time.Since(start)
 
-	// The scrape: at most metrics.max-series series of the attack. Its time is the wall
-	// time, and the server's CPU time too: when other tests keep the machine's cores busy,
-	// a scrape may wait for a core longer than it works.
-	var scrapes []time.Duration
-	var body string
-	cpu0 := limitsCPU(pid)
-	for range 3 {
-		d, b := limitsScrape(t, srv)
-		scrapes, body = append(scrapes, d), b
-	}
-	cpuPerScrape := (limitsCPU(pid) - cpu0) / 3
-	slices.Sort(scrapes)
-	peak := max(stopRSS(), limitsRSS(pid))
-	samples, err := parseExposition(body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The scrape: at most metrics.max-series series of the attack.
+	r := limitsAfterAttack(t, srv, stopRSS)
+	samples := r.samples
 	series, overflow := 0, 0
 	for _, s := range samples {
 		if strings.HasPrefix(s.name, "attack_") {
@@ -446,7 +481,7 @@ func TestLimitsAutoDeclareAttack(t *testing.T) {
 		}
 	}
 	t.Logf("attack posted in %v; %d series of the attack in the scrape (%d overflow series), %d samples in all, %d bytes; VmRSS %d MiB before, peak %d MiB, now %d MiB; scrapes %v (usual %v), %v of the server's CPU each",
-		attackTook.Round(time.Millisecond), series, overflow, len(samples), len(body), rssBefore>>20, peak>>20, limitsRSS(pid)>>20, scrapes, usual, cpuPerScrape)
+		attackTook.Round(time.Millisecond), series, overflow, len(samples), len(r.body), rssBefore>>20, r.peak>>20, limitsRSS(pid)>>20, r.scrapes, usual, r.cpuPerScrape)
 
 	// The budget counts the series of every event, duometer's own included; the overflow
 	// series that label sets past it fold into (one an event at most) are made past it.
@@ -457,16 +492,7 @@ func TestLimitsAutoDeclareAttack(t *testing.T) {
 	if series < limitsMaxSeries-2000 {
 		t.Errorf("%d series of the attack in the scrape: the attack should fill most of metrics.max-series (%d)", series, limitsMaxSeries)
 	}
-	if peak > 256<<20 {
-		t.Errorf("VmRSS peaked at %d MiB, want under 256 MiB", peak>>20)
-	}
-	switch {
-	case scrapes[0] < time.Second:
-	case cpuPerScrape < time.Second:
-		t.Logf("scrapes took %v but %v of the server's CPU each: the machine is busy", scrapes, cpuPerScrape)
-	default:
-		t.Errorf("scrapes after the attack took %v, %v of the server's CPU each; want under 1 s", scrapes, cpuPerScrape)
-	}
+	r.checkBounded(t)
 	for _, key := range []string{"ingest.max-auto-labels", "ingest.max-label-value-length", "ingest.max-auto-events",
 		"ingest.max-body", "ingest.max-events", "metrics.max-series"} {
 		if v := limitsReachedIn(t, samples, key); v == 0 {
@@ -506,22 +532,9 @@ func TestLimitsLongLabelsAttack(t *testing.T) {
 			t.Fatalf("POST of %d bytes: %d %.300s, want 202", len(body), res.status, res.body)
 		}
 	}
-	var scrapes []time.Duration
-	var body string
-	cpu0 := limitsCPU(pid)
-	for range 3 {
-		d, b := limitsScrape(t, srv)
-		scrapes, body = append(scrapes, d), b
-	}
-	cpuPerScrape := (limitsCPU(pid) - cpu0) / 3
-	slices.Sort(scrapes)
-	peak := max(stopRSS(), limitsRSS(pid))
-	samples, err := parseExposition(body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := limitsAfterAttack(t, srv, stopRSS)
 	series, overflow, valueBytes := 0, 0, 0
-	for _, s := range samples {
+	for _, s := range r.samples {
 		if !strings.HasPrefix(s.name, "attack_long") {
 			continue
 		}
@@ -534,7 +547,7 @@ func TestLimitsLongLabelsAttack(t *testing.T) {
 		}
 	}
 	t.Logf("%d series of the attack in the scrape (%d overflow series) with %d bytes of label values; %d bytes in all; VmRSS %d MiB before, peak %d MiB, now %d MiB; scrapes %v, %v of the server's CPU each",
-		series, overflow, valueBytes, len(body), rssBefore>>20, peak>>20, limitsRSS(pid)>>20, scrapes, cpuPerScrape)
+		series, overflow, valueBytes, len(r.body), rssBefore>>20, r.peak>>20, limitsRSS(pid)>>20, r.scrapes, r.cpuPerScrape)
 
 	const budget = 16 << 20
 	if valueBytes > budget {
@@ -543,19 +556,10 @@ func TestLimitsLongLabelsAttack(t *testing.T) {
 	if labelled := series - overflow; labelled < (budget-(1<<20))/(labels*length) || overflow == 0 {
 		t.Errorf("%d series of the attack and %d overflow series: the attack should fill metrics.max-label-bytes, the rest in overflow series", labelled, overflow)
 	}
-	if v := limitsReachedIn(t, samples, "metrics.max-label-bytes"); v == 0 {
+	if v := limitsReachedIn(t, r.samples, "metrics.max-label-bytes"); v == 0 {
 		t.Error(`duometer_limits_reached_total{limit="metrics.max-label-bytes"} = 0 after the attack`)
 	}
-	if peak > 256<<20 {
-		t.Errorf("VmRSS peaked at %d MiB, want under 256 MiB", peak>>20)
-	}
-	switch {
-	case scrapes[0] < time.Second:
-	case cpuPerScrape < time.Second:
-		t.Logf("scrapes took %v but %v of the server's CPU each: the machine is busy", scrapes, cpuPerScrape)
-	default:
-		t.Errorf("scrapes after the attack took %v, %v of the server's CPU each; want under 1 s", scrapes, cpuPerScrape)
-	}
+	r.checkBounded(t)
 }
 
 // Counters never wrap nor become infinite: 3 × 4e18 is 1.2e19, and an increment that would
