@@ -10,7 +10,8 @@ import (
 
 // housekeeping runs the catalog's periodic work in a goroutine of its own: it expires the
 // series of events with a TTL ([[events]] ttl, ingest.auto-ttl) and publishes how many
-// series each event holds (duometer.catalog.series).
+// series each event holds (duometer.catalog.series) and the bytes of their label values
+// (duometer.catalog.label-values).
 type housekeeping struct {
 	cat  *events.Catalog
 	stop chan struct{}
@@ -53,6 +54,7 @@ func startHousekeeping(cat *events.Catalog, every time.Duration) *housekeeping {
 
 func (h *housekeeping) run(now time.Time) {
 	h.cat.Expire(now)
+	h.cat.Self().CatalogLabelValues.Emit(float64(h.cat.LabelBytes()))
 	series := h.cat.Self().CatalogSeries
 	for _, e := range h.cat.Events() {
 		n := len(e.Series())

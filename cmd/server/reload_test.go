@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -272,6 +273,35 @@ ttl = "2s"
 	if body := r.scrape(t); !strings.Contains(body, `jobs_done_total{task="x"} 1`) {
 		t.Errorf("after expiry, a new post did not start from zero:\n%s", grep(body, "jobs_done"))
 	}
+}
+
+// The catalog's budgets are in the scrape as configured, follow a reload, and show 0 when
+// off; duometer_catalog_label_values_bytes counts the label values posted.
+func TestCatalogBudgetsInTheScrape(t *testing.T) {
+	const quick = "[ingest]\nauto-ttl = \"4s\"\n" // housekeeping every second
+	r := startRunning(t, reloadBase+quick+"[metrics]\nmax-series = 1000\nmax-label-bytes = \"1MiB\"\n")
+	body := r.scrape(t)
+	for _, want := range []string{"duometer_catalog_max_series 1000", "duometer_catalog_max_label_values_bytes 1.048576e+06"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the scrape lacks %q:\n%s", want, grep(body, "duometer_catalog_max"))
+		}
+	}
+	before := r.s.cat.LabelBytes()
+	if rec := r.do(http.MethodPost, "/api/v1/events", `{"event":"jobs.done","labels":{"task":"0123456789"}}`); rec.Code != http.StatusAccepted {
+		t.Fatalf("post: %d %s", rec.Code, rec.Body.String())
+	}
+	if got := r.s.cat.LabelBytes() - before; got < 10 { // and those of duometer's own new series
+		t.Errorf("a label value of 10 bytes added %d label bytes", got)
+	}
+	r.rewrite(t, reloadBase+quick+"[metrics]\nmax-series = -1\nmax-label-bytes = 2048\n")
+	r.signals <- syscall.SIGHUP
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		b := r.scrape(t)
+		return strings.Contains(b, "duometer_catalog_max_series 0") && strings.Contains(b, "duometer_catalog_max_label_values_bytes 2048")
+	})
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(r.scrape(t), fmt.Sprintf("duometer_catalog_label_values_bytes %d", r.s.cat.LabelBytes()))
+	})
 }
 
 // A reload that changes server.listen binds the new address first, then closes the old one;

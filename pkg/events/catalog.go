@@ -279,8 +279,11 @@ func (c *Catalog) Watch(fn func(*Event)) (defined []*Event, stop func()) {
 // series, as past its own cardinality limit, and is counted in
 // duometer.limits.reached{limit="metrics.max-series"}. duometer's own events count in the
 // budget but are never refused by it. n <= 0 means no budget. Series already created are
-// kept.
-func (c *Catalog) SetMaxSeries(n int) { c.maxSeries.Store(int64(max(n, 0))) }
+// kept. duometer.catalog.max-series shows n (0 for none).
+func (c *Catalog) SetMaxSeries(n int) {
+	c.maxSeries.Store(int64(max(n, 0)))
+	c.self.CatalogMaxSeries.Emit(float64(max(n, 0)))
+}
 
 // SeriesCount returns how many series the catalog holds or keeps a place for: every series,
 // and one place per event with labels for its overflow series, made or not. With a budget,
@@ -292,7 +295,11 @@ func (c *Catalog) SeriesCount() int { return int(c.series.Load()) }
 // goes to its event's overflow series, as past metrics.max-series, and is counted in
 // duometer.limits.reached{limit="metrics.max-label-bytes"}. duometer's own events count
 // but are never refused. n <= 0 means no budget. Series already created are kept.
-func (c *Catalog) SetMaxLabelBytes(n int64) { c.maxBytes.Store(max(n, 0)) }
+// duometer.catalog.max-label-values shows n (0 for none).
+func (c *Catalog) SetMaxLabelBytes(n int64) {
+	c.maxBytes.Store(max(n, 0))
+	c.self.CatalogMaxLabelValues.Emit(float64(max(n, 0)))
+}
 
 // LabelBytes returns the bytes of the label values of all series together.
 func (c *Catalog) LabelBytes() int64 { return c.bytes.Load() }

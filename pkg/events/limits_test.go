@@ -91,6 +91,9 @@ func TestMaxSeries(t *testing.T) {
 	if got := cat.Self().LimitsReached.With("metrics.max-series").Value(); got != 8 {
 		t.Errorf(`duometer.limits.reached{limit="metrics.max-series"} = %v, want 8`, got)
 	}
+	if got := cat.Self().CatalogMaxSeries.Value(); got != float64(base+10) {
+		t.Errorf("duometer.catalog.max-series = %v, want %d", got, base+10)
+	}
 	cat.Self().HTTPRequests.Inc("h", "200")
 	if v, ok := cat.Self().HTTPRequests.Value("h", "200"); !ok || v != 1 {
 		t.Errorf("duometer's own event refused past the budget: %v, %v", v, ok)
@@ -119,6 +122,9 @@ func TestMaxLabelBytes(t *testing.T) {
 	}
 	if n := len(ev.Series()); n != 5 { // four label sets and the overflow series
 		t.Errorf("%d series, want 4 and the overflow series", n)
+	}
+	if got := cat.Self().CatalogMaxLabelValues.Value(); got != float64(baseBytes+100) {
+		t.Errorf("duometer.catalog.max-label-values = %v, want %d", got, baseBytes+100)
 	}
 	if got := cat.Self().LimitsReached.With(events.LimitMaxLabelBytes).Value(); got != 1 {
 		t.Errorf(`duometer.limits.reached{limit="metrics.max-label-bytes"} = %v, want 1`, got)

@@ -32,6 +32,13 @@ type Self struct {
 	// CatalogSeries is how many series each event holds, overflow series included, by event
 	// (set periodically by the server).
 	CatalogSeries *Event
+	// CatalogLabelValues is the bytes of the label values of all series together, what
+	// metrics.max-label-bytes bounds (set periodically by the server).
+	CatalogLabelValues *Series
+	// CatalogMaxSeries and CatalogMaxLabelValues are the catalog's budgets as configured
+	// (metrics.max-series and metrics.max-label-bytes), 0 when off (set periodically by the
+	// server).
+	CatalogMaxSeries, CatalogMaxLabelValues *Series
 	// BuildInfo is 1, labelled with the version, VCS revision and Go version of the binary.
 	BuildInfo *Event
 	// StorageWrites counts snapshot writes, by result (success or failure).
@@ -78,6 +85,9 @@ var SelfDefs = []Def{
 	{Name: "duometer.config.last-reload-success-time", Kind: Gauge, Unit: "s", Aggregation: PerNode, Description: "When the configuration was last loaded successfully, in seconds since the epoch."},
 	{Name: "duometer.process.start-time", Kind: Gauge, Unit: "s", Aggregation: PerNode, Description: "When the process started, in seconds since the epoch."},
 	{Name: "duometer.catalog.series", Kind: Gauge, Labels: []string{"event"}, CardinalityLimit: -1, Aggregation: PerNode, Description: "Series each event holds, overflow series included, by event (updated every few seconds)."},
+	{Name: "duometer.catalog.label-values", Kind: Gauge, Unit: "By", Aggregation: PerNode, Description: "Bytes of the label values of all series together, what metrics.max-label-bytes bounds (updated every few seconds)."},
+	{Name: "duometer.catalog.max-series", Kind: Gauge, Aggregation: PerNode, Description: "metrics.max-series as configured: the most series of all events together; 0 when off."},
+	{Name: "duometer.catalog.max-label-values", Kind: Gauge, Unit: "By", Aggregation: PerNode, Description: "metrics.max-label-bytes as configured: the most bytes of label values of all series together; 0 when off."},
 	{Name: "duometer.build.info", Kind: Gauge, Labels: []string{"version", "revision", "goversion"}, Aggregation: PerNode, Description: "1, labelled with the version, VCS revision and Go version of the running binary."},
 	{Name: "duometer.storage.writes", Kind: Counter, Labels: []string{"result"}, Description: "Snapshot writes of every series to storage.path, by result (success or failure)."},
 	{Name: "duometer.storage.restored", Kind: Counter, Labels: []string{"result"}, Description: "Series read from the snapshot at start, by result: restored, or skipped (their event is gone or changed)."},
@@ -119,6 +129,9 @@ func defineSelf(c *Catalog) *Self {
 		BuildInfo:                   ev["duometer.build.info"],
 		ProcessStartTime:            ev["duometer.process.start-time"].With(),
 		CatalogSeries:               ev["duometer.catalog.series"],
+		CatalogLabelValues:          ev["duometer.catalog.label-values"].With(),
+		CatalogMaxSeries:            ev["duometer.catalog.max-series"].With(),
+		CatalogMaxLabelValues:       ev["duometer.catalog.max-label-values"].With(),
 		StorageWrites:               ev["duometer.storage.writes"],
 		StorageRestored:             ev["duometer.storage.restored"],
 
