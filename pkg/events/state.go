@@ -49,7 +49,7 @@ func (e *Event) overflowSeries() *Series {
 // Restore gives the series of st's label values the start and cells of st, creating the
 // series if needed. It is meant for start-up, before anything emits: it overwrites the
 // cells. A state that lands in the overflow series (st.Overflow, or label sets past the
-// cardinality limit) is added to it instead, so that nothing restored is lost. It fails
+// cardinality limit or the catalog's budgets) is added to it instead, so that nothing restored is lost. It fails
 // when st does not fit the event: wrong number of label values, or of histogram buckets.
 func (e *Event) Restore(st State) error {
 	d := e.def
