@@ -228,6 +228,7 @@ func TestRestartKeepsEveryValue(t *testing.T) {
 	if len(start0) != 3 {
 		t.Fatalf("the latest export lacks start times: %v", start0)
 	}
+	instance0 := rec.resourceAttrs()["service.instance.id"]
 	g.waitValue(t, 10*time.Second, "backup_completed_total", map[string]string{"job": "duometer", "host": "db1"}, equals(5))
 
 	srv.stop(t, 15*time.Second)
@@ -272,6 +273,10 @@ func TestRestartKeepsEveryValue(t *testing.T) {
 				name, time.Unix(0, int64(st)).UTC().Format(time.RFC3339Nano), time.Unix(0, int64(start1[name])).UTC().Format(time.RFC3339Nano))
 		}
 	}
+	// Under the same identity: the snapshot keeps the generated service.instance.id.
+	if id := attrMap(next.req.GetResourceMetrics()[0].GetResource().GetAttributes())["service.instance.id"]; id != instance0 || id == "" {
+		t.Errorf("service.instance.id %q before the restart, %q after it; want the same (a new one makes a new series in every OTLP backend)", instance0, id)
+	}
 	if sum := metricsNamed(next.req, "backup.completed"); len(sum) == 1 &&
 		sum[0].GetSum().GetAggregationTemporality() != metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
 		t.Errorf("backup.completed is pushed with temporality %v, want cumulative", sum[0].GetSum().GetAggregationTemporality())
@@ -311,9 +316,10 @@ func TestRestartKeepsEveryValue(t *testing.T) {
 	if r, err := prom.query("min_over_time(backup_completed_total[10m])"); err != nil || len(r) != 1 || r[0].Value != 5 {
 		t.Errorf("PromQL min_over_time(backup_completed_total[10m]) = %v, %v; want 5", r, err)
 	}
-	// Each process has its own service_instance_id in target_info.
-	if r, err := prom.query("count(count_over_time(target_info[10m]))"); err != nil || len(r) != 1 || r[0].Value != 2 {
-		t.Errorf("PromQL count(count_over_time(target_info[10m])) = %v, %v; want 2 (one per process)", r, err)
+	// One target_info through the restart: the second process has the first one's
+	// service_instance_id, from the snapshot.
+	if r, err := prom.query("count(count_over_time(target_info[10m]))"); err != nil || len(r) != 1 || r[0].Value != 1 {
+		t.Errorf("PromQL count(count_over_time(target_info[10m])) = %v, %v; want 1 (the same service_instance_id through the restart)", r, err)
 	}
 	if r, err := prom.query("count(count_over_time(backup_completed_total[10m]))"); err != nil || len(r) != 1 || r[0].Value != 1 {
 		t.Errorf("PromQL count(count_over_time(backup_completed_total[10m])) = %v, %v; want 1 series through the restart", r, err)

@@ -21,7 +21,7 @@ type metrics struct {
 	prometheus *pull.Reader // nil when neither pull nor the Pushgateway is on
 }
 
-func newMetrics(ctx context.Context, cfg config.Config, cat *events.Catalog, log *slog.Logger) (*metrics, error) {
+func newMetrics(ctx context.Context, cfg config.Config, instance string, cat *events.Catalog, log *slog.Logger) (*metrics, error) {
 	m := &metrics{}
 	producer := telemetry.NewProducer(cat)
 	var readers []sdkmetric.Reader
@@ -47,7 +47,7 @@ func newMetrics(ctx context.Context, cfg config.Config, cat *events.Catalog, log
 		readers = append(readers, r)
 	}
 	res, err := telemetry.NewResource(ctx, telemetry.ResourceOptions{
-		ServiceName: "duometer", ServiceVersion: buildVersion(), InstanceID: cfg.Server.InstanceID,
+		ServiceName: "duometer", ServiceVersion: buildVersion(), InstanceID: instance,
 	})
 	if err != nil {
 		log.Warn("resource detection incomplete", "err", err)

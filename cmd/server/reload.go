@@ -80,7 +80,7 @@ func (s *server) reload(origin string) error {
 	}
 	var parts *components
 	if err == nil {
-		parts, err = newComponents(cfg, s.cat, s.log)
+		parts, err = newComponents(cfg, s.instance(cfg), s.cat, s.log)
 	}
 	var srv *web.Server
 	rebind := err == nil && cfg.Server.Listen != old.Server.Listen
@@ -180,7 +180,7 @@ func (s *server) reloadStore(old, cfg config.Config) {
 	if cfg.Storage.Path == "" {
 		return
 	}
-	st, err := newStore(cfg, s.cat, s.log)
+	st, err := newStore(cfg, s.instanceID, s.cat, s.log)
 	if err != nil {
 		s.log.Error("reload: storage", "err", err) // unreachable: validated
 		return

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -302,6 +303,41 @@ func TestCatalogBudgetsInTheScrape(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, func() bool {
 		return strings.Contains(r.scrape(t), fmt.Sprintf("duometer_catalog_label_values_bytes %d", r.s.cat.LabelBytes()))
 	})
+}
+
+// A reload keeps service.instance.id: a new one would make every series a new series in an
+// OTLP backend. server.instance-id set by a reload takes over; removed, the process's own
+// comes back.
+func TestReloadKeepsInstanceID(t *testing.T) {
+	r := startRunning(t, reloadBase)
+	idRe := regexp.MustCompile(`target_info\{[^}]*service_instance_id="([^"]*)"`)
+	id := func() string {
+		m := idRe.FindStringSubmatch(r.scrape(t))
+		if m == nil {
+			t.Fatalf("no service_instance_id in target_info:\n%s", grep(r.scrape(t), "target_info"))
+		}
+		return m[1]
+	}
+	reload := func(toml string, loads int) {
+		t.Helper()
+		r.rewrite(t, toml)
+		r.signals <- syscall.SIGHUP
+		want := fmt.Sprintf(`duometer_config_loads_total{result="success"} %d`, loads)
+		testutil.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(r.scrape(t), want) })
+	}
+	own := id()
+	reload(reloadBase+"[metrics]\ncardinality-limit = 5\n", 2)
+	if got := id(); got != own {
+		t.Errorf("service_instance_id %q before the reload, %q after it", own, got)
+	}
+	reload(strings.Replace(reloadBase, "[server]\n", "[server]\ninstance-id = \"db-1\"\n", 1), 3)
+	if got := id(); got != "db-1" {
+		t.Errorf("service_instance_id %q after a reload that sets server.instance-id = db-1", got)
+	}
+	reload(reloadBase, 4)
+	if got := id(); got != own {
+		t.Errorf("service_instance_id %q after server.instance-id was removed, want the process's own %q", got, own)
+	}
 }
 
 // A reload that changes server.listen binds the new address first, then closes the old one;

@@ -49,6 +49,10 @@ type server struct {
 	health  *web.Health
 	build   build
 
+	// instanceID is service.instance.id when server.instance-id is empty: the storage
+	// snapshot's, else made at start; it stays for the life of the process, reloads included.
+	instanceID string
+
 	parts        *components
 	store        *storage.Store // nil without storage.path
 	housekeeping *housekeeping  // expiry and duometer.catalog.series, while running
@@ -73,11 +77,11 @@ type components struct {
 // newComponents builds the components of cfg around cat. The MeterProvider is built for
 // cfg's disabled events, which the catalog may not have switched to yet. On error, what was
 // built is shut down.
-func newComponents(cfg config.Config, cat *events.Catalog, log *slog.Logger) (*components, error) {
+func newComponents(cfg config.Config, instance string, cat *events.Catalog, log *slog.Logger) (*components, error) {
 	ctx := context.Background()
 	c := &components{}
 	var err error
-	if c.metrics, err = newMetrics(ctx, cfg, cat, log); err != nil {
+	if c.metrics, err = newMetrics(ctx, cfg, instance, cat, log); err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*components, error) {
@@ -148,7 +152,7 @@ func (s *server) route(c *components) {
 // does not serve yet.
 func newServer(cfg config.Config, src source, log *slog.Logger, level *slog.LevelVar) (*server, error) {
 	s := &server{cfg: cfg, source: src, log: log, level: level, cat: events.NewCatalog(), health: &web.Health{},
-		build: buildInfo(), reloads: make(chan reloadRequest)}
+		build: buildInfo(), reloads: make(chan reloadRequest), instanceID: telemetry.NewInstanceID()}
 	s.self = s.cat.Self()
 	s.self.ProcessStartTime.Emit(float64(time.Now().Unix()))
 	s.cat.SetLogger(log)
@@ -168,7 +172,7 @@ func newServer(cfg config.Config, src source, log *slog.Logger, level *slog.Leve
 	s.self.BuildInfo.Emit(1, s.build.Version, s.build.Revision, s.build.GoVersion)
 
 	var err error
-	if s.parts, err = newComponents(cfg, s.cat, log); err != nil {
+	if s.parts, err = newComponents(cfg, s.instance(cfg), s.cat, log); err != nil {
 		return nil, err
 	}
 
@@ -187,10 +191,20 @@ func newServer(cfg config.Config, src source, log *slog.Logger, level *slog.Leve
 	return s, nil
 }
 
+// instance returns the service.instance.id for cfg: server.instance-id, or else the one the
+// process keeps (s.instanceID).
+func (s *server) instance(cfg config.Config) string {
+	if cfg.Server.InstanceID != "" {
+		return cfg.Server.InstanceID
+	}
+	return s.instanceID
+}
+
 // restore opens the store of storage.path and restores its snapshot into the catalog before
-// anything emits. Events the ingestion API declared on first use are declared again.
+// anything emits. Events the ingestion API declared on first use are declared again, and
+// the snapshot's service.instance.id becomes the process's.
 func (s *server) restore() error {
-	st, err := newStore(s.cfg, s.cat, s.log)
+	st, err := newStore(s.cfg, s.instanceID, s.cat, s.log)
 	if err != nil {
 		return err
 	}
@@ -198,7 +212,7 @@ func (s *server) restore() error {
 	if err != nil {
 		return err
 	}
-	s.store = st
+	s.store, s.instanceID = st, st.InstanceID()
 	if !res.Taken.IsZero() {
 		s.log.Info("restored the values of the storage snapshot", "path", s.cfg.Storage.Path,
 			"taken", res.Taken.UTC().Format(time.RFC3339), "series", res.Restored, "skipped", res.Skipped)
@@ -206,9 +220,9 @@ func (s *server) restore() error {
 	return nil
 }
 
-func newStore(cfg config.Config, cat *events.Catalog, log *slog.Logger) (*storage.Store, error) {
+func newStore(cfg config.Config, instanceID string, cat *events.Catalog, log *slog.Logger) (*storage.Store, error) {
 	return storage.New(storage.Options{
-		Path: cfg.Storage.Path, Interval: cfg.Storage.Interval, Catalog: cat, Log: log,
+		Path: cfg.Storage.Path, Interval: cfg.Storage.Interval, Catalog: cat, Log: log, InstanceID: instanceID,
 		Define: func(d events.Def) (events.Def, bool) {
 			d.TTL = cfg.Ingest.AutoTTL
 			return d, ingest.IsAutoDeclared(d)

@@ -27,9 +27,10 @@ const formatVersion = 1
 
 // snapshot is the file's content, before its checksum line.
 type snapshot struct {
-	Version int          `json:"version"`
-	Time    time.Time    `json:"time"`
-	Events  []eventState `json:"events"`
+	Version    int          `json:"version"`
+	Time       time.Time    `json:"time"`
+	InstanceID string       `json:"instance_id,omitempty"` // absent from files of older versions
+	Events     []eventState `json:"events"`
 }
 
 // eventState is one event: enough of its definition to tell whether its series still fit
@@ -80,6 +81,10 @@ type Options struct {
 	// declared on first use. It is given the definition in the snapshot and returns the one
 	// to define (with today's TTL, say). Nil defines none.
 	Define func(events.Def) (events.Def, bool)
+	// InstanceID is the service.instance.id written in every snapshot, so that the process
+	// that restores it can go on under the identity its values were exported with. Restore
+	// replaces it with the snapshot's, when the snapshot has one (see Store.InstanceID).
+	InstanceID string
 	// Log receives a warning for every event skipped at restore and for failed writes (at
 	// most one a minute). Nil discards.
 	Log *slog.Logger
@@ -91,7 +96,7 @@ type Store struct {
 	writeMu  sync.Mutex // one write at a time
 	failing  bool       // the last write failed (guarded by writeMu)
 	ok, fail *events.Series
-	mu       sync.Mutex // guards the loop's state
+	mu       sync.Mutex // guards the loop's state and o.InstanceID
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -123,6 +128,8 @@ type Result struct {
 	Corrupt string
 	// Taken is when the restored snapshot was written.
 	Taken time.Time
+	// InstanceID is the snapshot's service.instance.id, "" when it holds none.
+	InstanceID string
 }
 
 // Restore reads the snapshot, if there is one, and restores every series that still fits
@@ -152,7 +159,12 @@ func (s *Store) Restore() (Result, error) {
 		}
 		return res, nil
 	}
-	res.Taken = snap.Time
+	res.Taken, res.InstanceID = snap.Time, snap.InstanceID
+	if snap.InstanceID != "" {
+		s.mu.Lock()
+		s.o.InstanceID = snap.InstanceID
+		s.mu.Unlock()
+	}
 	cat := s.o.Catalog
 	for _, es := range snap.Events {
 		if why := s.restoreEvent(cat, es, &res); why != "" {
@@ -206,6 +218,14 @@ func (s *Store) restoreEvent(cat *events.Catalog, es eventState, res *Result) st
 	return ""
 }
 
+// InstanceID returns the service.instance.id the store writes: Options.InstanceID, or the
+// snapshot's after a Restore that found one.
+func (s *Store) InstanceID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.o.InstanceID
+}
+
 // decode checks the checksum line and parses the snapshot.
 func decode(data []byte) (*snapshot, error) {
 	i := bytes.LastIndex(data, []byte("\n"+checksumPrefix))
@@ -229,8 +249,8 @@ func decode(data []byte) (*snapshot, error) {
 // encode snapshots every series of the catalog, disabled events' included, but duometer's
 // own gauges: they describe the running process (its build, its certificate, its peers, its
 // last reload), which the next one sets anew.
-func encode(cat *events.Catalog, now time.Time) ([]byte, error) {
-	snap := snapshot{Version: formatVersion, Time: now}
+func encode(cat *events.Catalog, instanceID string, now time.Time) ([]byte, error) {
+	snap := snapshot{Version: formatVersion, Time: now, InstanceID: instanceID}
 	for _, ev := range cat.Events() {
 		series := ev.Series()
 		d := ev.Def()
@@ -280,7 +300,7 @@ func (s *Store) Write() error {
 }
 
 func (s *Store) write() (err error) {
-	data, err := encode(s.o.Catalog, time.Now())
+	data, err := encode(s.o.Catalog, s.InstanceID(), time.Now())
 	if err != nil {
 		return err
 	}

@@ -107,6 +107,58 @@ func TestRestartKeepsEveryValue(t *testing.T) {
 	}
 }
 
+// The snapshot keeps the service.instance.id it was written with: the store that restores it
+// writes it from then on, and says so, so that the next process exports under the same
+// identity. A snapshot without one (written before it was kept) leaves the store's own.
+func TestRestoreKeepsInstanceID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "duometer.snapshot")
+	a := catalog(t)
+	st, err := storage.New(storage.Options{Path: path, Interval: time.Hour, Catalog: a, InstanceID: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(); err != nil {
+		t.Fatal(err)
+	}
+	b := catalog(t)
+	st, err = storage.New(storage.Options{Path: path, Interval: time.Hour, Catalog: b, InstanceID: "second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.InstanceID != "first" || st.InstanceID() != "first" {
+		t.Errorf("after Restore: Result.InstanceID %q, Store.InstanceID() %q; want the snapshot's, first", res.InstanceID, st.InstanceID())
+	}
+	if err := st.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(path); !strings.Contains(string(data), `"instance_id":"first"`) {
+		t.Errorf("the next snapshot does not keep the instance id:\n%.300s", data)
+	}
+
+	// A snapshot of the format before the id was kept.
+	st, err = storage.New(storage.Options{Path: path, Interval: time.Hour, Catalog: catalog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(path); strings.Contains(string(data), "instance_id") {
+		t.Fatalf("a store without an instance id wrote one:\n%.300s", data)
+	}
+	st, err = storage.New(storage.Options{Path: path, Interval: time.Hour, Catalog: catalog(t), InstanceID: "third"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := st.Restore(); err != nil || res.InstanceID != "" || res.Restored == 0 || st.InstanceID() != "third" {
+		t.Errorf("Restore of a snapshot without an id = %+v, %v, Store.InstanceID() %q; want its values restored and third kept", res, err, st.InstanceID())
+	}
+}
+
 // Events whose kind, labels or buckets changed are skipped with a warning naming them; the
 // rest is restored; events no longer defined are skipped unless Define says otherwise.
 func TestRestoreIncompatibleCatalog(t *testing.T) {
