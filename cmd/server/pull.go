@@ -26,6 +26,11 @@ type pullEndpoints struct {
 	index       *pull.Index
 }
 
+// clusterToken is this process's pull.InstanceHeader token, drawn once: the cluster endpoints
+// that a reload builds keep it, so that a node still recognises itself in a peer's answer
+// served by the endpoints that replaced the ones asking.
+var clusterToken = telemetry.NewInstanceID()
+
 func newPullEndpoints(cfg config.Config, r *pull.Reader, cat *events.Catalog, log *slog.Logger) (*pullEndpoints, error) {
 	auth := cfg.Metrics.Prometheus.Auth
 	cc := cfg.Cluster
@@ -35,7 +40,7 @@ func newPullEndpoints(cfg config.Config, r *pull.Reader, cat *events.Catalog, lo
 	}
 	cluster, err := pull.NewCluster(pull.ClusterOptions{
 		NodeName: cc.NodeName, Peers: cc.Peers, Timeout: cc.Timeout, HTTPClient: client,
-		Instance: telemetry.NewInstanceID(), Self: cat.Self(), Log: log,
+		Instance: clusterToken, Self: cat.Self(), Log: log,
 	})
 	if err != nil {
 		return nil, err
