@@ -194,7 +194,7 @@ kind = "gauge"
 	}, {
 		name: "same Prometheus name as a built-in event",
 		file: "[[events]]\nname = \"duometer_auth.success\"\nkind = \"counter\"\n",
-		want: []string{`events[0].name: "duometer_auth.success" has the same Prometheus name, duometer_auth_success, as "duometer.auth.success"`},
+		want: []string{`events[0].name: "duometer_auth.success" is reserved for duometer's own events`},
 	}, {
 		name: "bad value suppresses the matching validation problem",
 		file: "[[events]]\nname = \"a.b\"\nkind = 1\n",

@@ -373,8 +373,8 @@ func (e *Event) forget(s *Series) *Series {
 // (they still count in it): duometer's own events, whose label sets are few and which
 // operators need most when something floods the catalog.
 func (e *Event) exempt() bool {
-	_, reserved := Reserved(e.def.Name)
-	return reserved
+	_, own := ownPrefix(e.def.Name)
+	return own
 }
 
 // missed counts a lookup that found its series in dirty and promotes dirty into read when

@@ -88,10 +88,30 @@ func TestDefineRejectsDuplicatesAndBuiltins(t *testing.T) {
 	}
 }
 
+// Reserved: duometer's own prefixes, and any spelling that reaches its Prometheus
+// namespaces or the exporter's own names; nothing else.
 func TestReserved(t *testing.T) {
-	for name, want := range map[string]string{"duometer.x": "duometer.", "go.memory.used": "go.", "process.cpu.time": "process.", "backup.done": "", "godot.x": ""} {
-		if p, _ := events.Reserved(name); p != want {
-			t.Errorf("Reserved(%q) = %q, want %q", name, p, want)
+	for name, want := range map[string]string{
+		"duometer.x":            `names starting with "duometer."`,
+		"go.memory.used":        `names starting with "go."`,
+		"process.cpu.time":      `names starting with "process."`,
+		"duometer-http.fake":    `names whose Prometheus name starts with "duometer_"`,
+		"duometer_auth.success": `names whose Prometheus name starts with "duometer_"`,
+		"go-memory.allocations": `names whose Prometheus name starts with "go_"`,
+		"go_gc.x":               `names whose Prometheus name starts with "go_"`,
+		"process-cpu.time":      `names whose Prometheus name starts with "process_"`,
+		"target.info":           `names whose Prometheus name is target_info`,
+		"otel.scope.info":       `names whose Prometheus name is otel_scope_info`,
+		"backup.done":           "",
+		"godot.x":               "",
+		"goods.sold":            "",
+		"processor.load":        "",
+		"target.hits":           "",
+		"duometers.sold":        "",
+	} {
+		rule, ok := events.Reserved(name)
+		if rule != want || ok != (want != "") {
+			t.Errorf("Reserved(%q) = %q, %v; want %q", name, rule, ok, want)
 		}
 	}
 }

@@ -11,8 +11,8 @@
 // answer is 400 with one line per problem and nothing is applied. Otherwise the answer is 202
 // with the number of events applied and of those dropped because their event is disabled.
 // Bearer tokens guard the API; without any it accepts only loopback clients. No client may
-// post duometer's own events (names under events.ReservedPrefixes), nor make a sum
-// infinite. Memory stays bounded whatever a client sends: requests read at once (429 past
+// post duometer's own events (events.Reserved: by their names or their Prometheus names),
+// nor make a sum infinite. Memory stays bounded whatever a client sends: requests read at once (429 past
 // them), the time a body takes to arrive (408), the body size (checked after decompression
 // too; the buffer grows with what arrives, not with what Content-Length announces), events
 // per request, labels per event, label value length, auto-declared events and their labels,

@@ -579,8 +579,8 @@ func (h *Handler) check(req *request, i int, ev *decode.Event, last *eventInfo) 
 	if info == nil || info.ev == nil || info.name != ev.Name { // a pending event checks its keys below
 		// duometer's own events are in the catalog, but no client may write them: Go code
 		// that embeds the packages keeps that to itself.
-		if p, reserved := events.Reserved(ev.Name); reserved {
-			req.problem(i, ev, fmt.Sprintf("event name is reserved for duometer's own metrics (names starting with %q cannot be posted)", p))
+		if rule, reserved := events.Reserved(ev.Name); reserved {
+			req.problem(i, ev, fmt.Sprintf("event name is reserved for duometer's own metrics (%s cannot be posted)", rule))
 			return nil
 		}
 		info = h.lookup(ev.Name)
