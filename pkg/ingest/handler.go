@@ -231,9 +231,11 @@ func NewHandler(opts Options) (*Handler, error) {
 }
 
 // IsAutoDeclared reports whether d is the definition of an event that UnknownCounter
-// declared.
+// declared, and could declare today: not one whose name is reserved (events.Reserved),
+// which a snapshot written before the name was reserved may hold.
 func IsAutoDeclared(d events.Def) bool {
-	return d.Kind == events.Counter && d.Description == AutoDescription
+	_, reserved := events.Reserved(d.Name)
+	return d.Kind == events.Counter && d.Description == AutoDescription && !reserved
 }
 
 // orDefault returns v, or def when v is 0 or less.

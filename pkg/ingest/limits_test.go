@@ -480,6 +480,10 @@ func TestAutoDeclareLimits(t *testing.T) {
 	if d := cat.Lookup("auto.labels").Def(); d.TTL != 24*time.Hour || !IsAutoDeclared(d) {
 		t.Errorf("declared as %+v, want TTL 24h", d)
 	}
+	// A snapshot's auto-declared event whose name is reserved now is not declared again.
+	if d := (events.Def{Name: "duometer-old.attack", Kind: events.Counter, Description: AutoDescription}); IsAutoDeclared(d) {
+		t.Errorf("IsAutoDeclared(%q) = true, want false: the name is reserved", d.Name)
+	}
 	// Label values: at most 256 bytes, for every event; three events too long, one count.
 	post(`[{"event":"auto.labels","labels":`+labels(8, 257)+`},{"event":"backup.completed","labels":{"host":"`+strings.Repeat("h", 300)+`","kind":"x"}}]`,
 		400, `label \"k0\": value of 257 bytes, longer than ingest.max-label-value-length (256)`)
