@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,8 +74,10 @@ func (d Def) Validate() error {
 		switch {
 		case !model.LegacyValidation.IsValidLabelName(l) || len(l) > 100:
 			add(field, "%q is not a label key (letters, digits, underscores)", l)
-		case l == "le" || l == "quantile" || l == "job" || l == "instance":
-			add(field, "%q is reserved by Prometheus", l)
+		case l == "le" || l == "quantile" || l == "job" || l == "instance" || strings.HasPrefix(l, "__"):
+			add(field, "%q is reserved by Prometheus", l) // "__" starts its internal labels
+		case l == overflowLabel:
+			add(field, "%q is reserved: it marks overflow series", l)
 		case seen[l]:
 			add(field, "%q appears twice", l)
 		}

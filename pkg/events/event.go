@@ -44,6 +44,10 @@ type Event struct {
 // (otel_metric_overflow in Prometheus).
 const OverflowAttribute = "otel.metric.overflow"
 
+// overflowLabel is OverflowAttribute's Prometheus label, which no event may have as a label
+// of its own.
+const overflowLabel = "otel_metric_overflow"
+
 var seed = maphash.MakeSeed()
 
 func newEvent(c *Catalog, d Def, limit int) *Event {

@@ -511,6 +511,11 @@ func TestUnknownEventsCounter(t *testing.T) {
 		{"exporter's name", `{"event":"target.info"}`, `names whose Prometheus name is target_info cannot be posted`},
 		{"invalid name", `{"event":"NoDots"}`, `unknown event that cannot be declared: name: "NoDots" is not a dotted lower-case name`},
 		{"invalid label key", `{"event":"job.ran","labels":{"le":"1"}}`, `"le" is reserved by Prometheus`},
+		// Labels that would break the series' gathering (every __ label: the registry drops
+		// the series from the scrape) or fake an overflow series.
+		{"Prometheus internal label", `{"event":"job.ran","labels":{"__name__":"x"}}`, `"__name__" is reserved by Prometheus`},
+		{"other __ label", `{"event":"job.ran","labels":{"__meta":"x"}}`, `"__meta" is reserved by Prometheus`},
+		{"overflow label", `{"event":"job.ran","labels":{"otel_metric_overflow":"true"}}`, `"otel_metric_overflow" is reserved: it marks overflow series`},
 		{"negative value", `{"event":"job.ran","value":-1}`, `negative value -1 for a counter`},
 		{"Prometheus name clash", `{"event":"clash.a_b"}`, `Prometheus name, clash_a_b, is that of "clash.a-b"`},
 	} {
