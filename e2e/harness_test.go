@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,16 +26,25 @@ const pollInterval = 100 * time.Millisecond
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if err := l.Close(); err != nil {
+			t.Fatalf("free port: close: %v", err)
+		}
+		// The kernel may give a closed port out again at once: a port handed out before in
+		// this run (to a server of this test, or of a parallel one) is never handed out again.
+		if _, taken := portsHandedOut.LoadOrStore(port, true); !taken {
+			return port
+		}
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatalf("free port: close: %v", err)
-	}
-	return port
 }
+
+// portsHandedOut holds every port freePort has returned.
+var portsHandedOut sync.Map
 
 func localAddr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
