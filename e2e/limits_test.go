@@ -64,6 +64,16 @@ enable = true
 	return b.String()
 }
 
+// startLimitsServer starts the real binary with every limit at its default, unknown events
+// handled as unknownEvents says ("" for the default), and returns it with its process id.
+func startLimitsServer(t *testing.T, unknownEvents string) (*duometer, int) {
+	t.Helper()
+	requireServer(t)
+	cfg := limitsConfig{Listen: localAddr(freePort(t)), UnknownEvents: unknownEvents}
+	srv := startServer(t, cfg.Listen, cfg.TOML())
+	return srv, srv.cmd.Process.Pid
+}
+
 // limitsRSS returns VmRSS of pid in bytes, or 0 if it cannot be read (the process is gone).
 func limitsRSS(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -159,9 +169,7 @@ func limitsReachedIn(t *testing.T, samples []sample, key string) float64 {
 // request is applied, and the scrape is unchanged.
 func TestLimitsReservedNames(t *testing.T) {
 	t.Parallel()
-	requireServer(t)
-	cfg := limitsConfig{Listen: localAddr(freePort(t)), UnknownEvents: "counter"}
-	srv := startServer(t, cfg.Listen, cfg.TOML())
+	srv, _ := startLimitsServer(t, "counter")
 
 	own := func() map[string]float64 { // the series of duometer's own events the attempts aim at
 		samples, err := parseExposition(srv.scrape(t, nil))
@@ -254,11 +262,8 @@ func startLimitsTrickler(t *testing.T, addr string, announce int) *limitsTrickle
 // at most 64 MiB, and scrapes answer in their usual time meanwhile.
 func TestLimitsTricklingConnections(t *testing.T) {
 	t.Parallel()
-	requireServer(t)
 	const conns, announce = 300, 1 << 20
-	cfg := limitsConfig{Listen: localAddr(freePort(t))}
-	srv := startServer(t, cfg.Listen, cfg.TOML())
-	pid := srv.cmd.Process.Pid
+	srv, pid := startLimitsServer(t, "")
 	usual, _ := limitsMedianScrape(t, srv, 5)
 	time.Sleep(500 * time.Millisecond)
 	rssBefore := limitsRSS(pid)
@@ -437,10 +442,7 @@ func (r attackResult) checkBounded(t *testing.T) {
 // metrics.max-series series, and the server stays under 256 MB and scrapes under 1 s.
 func TestLimitsAutoDeclareAttack(t *testing.T) {
 	t.Parallel()
-	requireServer(t)
-	cfg := limitsConfig{Listen: localAddr(freePort(t)), UnknownEvents: "counter"}
-	srv := startServer(t, cfg.Listen, cfg.TOML())
-	pid := srv.cmd.Process.Pid
+	srv, pid := startLimitsServer(t, "counter")
 	usual, _ := limitsMedianScrape(t, srv, 5)
 	rssBefore := limitsRSS(pid)
 	stopRSS := limitsRSSPeak(pid)
@@ -525,10 +527,7 @@ func TestLimitsAutoDeclareAttack(t *testing.T) {
 // 576 MiB and scraped in up to 3.2 s.
 func TestLimitsLongLabelsAttack(t *testing.T) {
 	t.Parallel()
-	requireServer(t)
-	cfg := limitsConfig{Listen: localAddr(freePort(t)), UnknownEvents: "counter"}
-	srv := startServer(t, cfg.Listen, cfg.TOML())
-	pid := srv.cmd.Process.Pid
+	srv, pid := startLimitsServer(t, "counter")
 	rssBefore := limitsRSS(pid)
 	stopRSS := limitsRSSPeak(pid)
 	const events, perEvent, labels, length = 25, 400, 8, 256 // 10,000 label sets of 2 KiB
@@ -568,13 +567,63 @@ func TestLimitsLongLabelsAttack(t *testing.T) {
 	r.checkBounded(t)
 }
 
+// A flood of concurrent scrapes, as a misconfigured fleet of scrapers or an attacker would
+// send: at most metrics.max-in-flight (16 by default) are served at once, the others are
+// answered 503 at once and counted, and memory stays bounded.
+func TestLimitsScrapeFlood(t *testing.T) {
+	t.Parallel()
+	srv, pid := startLimitsServer(t, "counter")
+	for e := range 20 { // 40,000 series, so that a scrape takes a while
+		if res := srv.post(t, ingestRequest{body: limitsAttackBody(fmt.Sprintf("flood.e%d", e), 0, 2000, 8, 12)}); res.status != http.StatusAccepted {
+			t.Fatalf("post: %d %.300s", res.status, res.body)
+		}
+	}
+	rssBefore := limitsRSS(pid)
+	stopRSS := limitsRSSPeak(pid)
+	codes := map[int]int{}
+	var mu sync.Mutex
+	for round := 0; round < 5 && codes[http.StatusServiceUnavailable] == 0; round++ {
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Go(func() {
+				r, err := httpGetAuth(srv.base+"/metrics/prometheus", nil, map[string]string{"Accept": "text/plain"})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					codes[-1]++
+				case r.status == http.StatusOK && !strings.Contains(string(r.body), "\ntarget_info{"):
+					codes[-2]++ // a 200 without its whole exposition
+				default:
+					codes[r.status]++
+				}
+			})
+		}
+		wg.Wait()
+	}
+	peak := stopRSS()
+	refused := codes[http.StatusServiceUnavailable]
+	t.Logf("answers %v; VmRSS %d MiB before, peak %d MiB", codes, rssBefore>>20, peak>>20)
+	if refused == 0 || codes[http.StatusOK] == 0 || len(codes) != 2 {
+		t.Errorf("answers %v: want 200s and 503s only", codes)
+	}
+	samples, err := parseExposition(srv.scrape(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := limitsReachedIn(t, samples, "metrics.prometheus.max-in-flight"); v != float64(refused) {
+		t.Errorf(`duometer_limits_reached_total{limit="metrics.prometheus.max-in-flight"} = %v, want %d (the 503s)`, v, refused)
+	}
+	if peak > 256<<20 {
+		t.Errorf("VmRSS peaked at %d MiB under the flood, want under 256 MiB", peak>>20)
+	}
+}
+
 // Counters never wrap nor become infinite: 3 × 4e18 is 1.2e19, and an increment that would
 // make a counter infinite is refused with 400, the counter unchanged.
 func TestLimitsCounterArithmetic(t *testing.T) {
 	t.Parallel()
-	requireServer(t)
-	cfg := limitsConfig{Listen: localAddr(freePort(t))}
-	srv := startServer(t, cfg.Listen, cfg.TOML())
+	srv, _ := startLimitsServer(t, "")
 
 	for range 3 {
 		srv.mustPost(t, ingestRequest{body: []byte(`{"event":"big.total","value":4e18}`)}, 202, `{"applied":1,"dropped":0}`)

@@ -46,7 +46,8 @@ func newPullEndpoints(cfg config.Config, r *pull.Reader, cat *events.Catalog, lo
 		return nil, err
 	}
 	index := pull.NewIndex(cat)
-	ep := pull.NewEndpoints(r, index, cluster, log)
+	limit := pull.NewScrapeLimit(cfg.Metrics.Prometheus.MaxInFlight, cat.Self().LimitsReached.With(pull.LimitMaxScrapesInFlight))
+	ep := pull.NewEndpoints(r, index, cluster, limit, log)
 	p := &pullEndpoints{main: ep.Main(), group: ep.Group(), cluster: cluster, index: index}
 	if auth.Enabled() {
 		p.main = web.BasicAuth(auth.Username, auth.Secret.Reveal(), cat.Self(), p.main)

@@ -146,8 +146,11 @@ type Pushgateway struct {
 
 // Prometheus configures the Prometheus pull endpoint.
 type Prometheus struct {
-	Enable bool      `koanf:"enable"`
-	Auth   BasicAuth `koanf:"auth"`
+	Enable bool `koanf:"enable"`
+	// MaxInFlight is the most scrapes served at once, of every pull endpoint and mode
+	// together: past it, 503.
+	MaxInFlight int       `koanf:"max-in-flight"`
+	Auth        BasicAuth `koanf:"auth"`
 }
 
 // BasicAuth holds HTTP basic authentication credentials: both fields or neither.
@@ -205,7 +208,7 @@ func DefaultConfig() Config {
 			CardinalityLimit: events.DefaultCardinalityLimit,
 			MaxSeries:        DefaultMaxSeries,
 			MaxLabelBytes:    DefaultMaxLabelBytes,
-			Prometheus:       Prometheus{Enable: true},
+			Prometheus:       Prometheus{Enable: true, MaxInFlight: 16},
 			OpenTelemetry:    OpenTelemetry{Transport: "disable", Interval: time.Minute, Timeout: 10 * time.Second, Compression: "gzip"},
 			Pushgateway: Pushgateway{URL: "http://127.0.0.1:9091", Interval: 15 * time.Second, Method: "put",
 				JobName: DefaultJobName, Timeout: 10 * time.Second},

@@ -160,7 +160,8 @@ func TestValidateKeysAreRelative(t *testing.T) {
 		{config.Event{Name: "a.b", Kind: "counter", TTL: -time.Second}.Validate(), []string{"ttl: must not be negative"}},
 		{config.Event{Name: "a.b", Kind: "gauge", Labels: []string{"le"}}.Validate(), []string{`labels[0]: "le" is reserved by Prometheus`}},
 		{config.Event{Name: "go.mine", Kind: "gauge"}.Validate(), []string{`name: "go.mine" is reserved for duometer's own events`}},
-		{config.Prometheus{Auth: config.BasicAuth{Secret: "s"}}.Validate(), []string{"auth: username and secret must be set together"}},
+		{config.Prometheus{MaxInFlight: 1, Auth: config.BasicAuth{Secret: "s"}}.Validate(), []string{"auth: username and secret must be set together"}},
+		{config.Prometheus{}.Validate(), []string{"max-in-flight: must be positive, got 0"}},
 	} {
 		if got := problems(tc.err); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Validate() = %q, want %q", got, tc.want)

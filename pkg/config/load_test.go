@@ -51,7 +51,7 @@ func TestDefaultConfig(t *testing.T) {
 			CardinalityLimit: 2000,
 			MaxSeries:        50000,
 			MaxLabelBytes:    16 << 20,
-			Prometheus:       config.Prometheus{Enable: true},
+			Prometheus:       config.Prometheus{Enable: true, MaxInFlight: 16},
 			OpenTelemetry: config.OpenTelemetry{
 				Transport:   "disable",
 				Endpoint:    "",

@@ -112,7 +112,13 @@ func (m Metrics) eventProblems() error {
 }
 
 // Validate checks [metrics.prometheus].
-func (p Prometheus) Validate() error { return report(problems("auth", p.Auth.Validate())).err() }
+func (p Prometheus) Validate() error {
+	r := report(problems("auth", p.Auth.Validate()))
+	if p.MaxInFlight <= 0 {
+		r.add("max-in-flight", "must be positive, got %d", p.MaxInFlight)
+	}
+	return r.err()
+}
 
 // Validate checks that both fields or neither are set, and that the username has no colon
 // (RFC 7617).

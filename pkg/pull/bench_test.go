@@ -151,7 +151,7 @@ func runGet(b *testing.B, h http.Handler, target, accept string) {
 // over prometheus.Registry.Gather.
 func registryHandler(r *Reader) http.Handler {
 	opts := handlerOpts(slog.New(slog.DiscardHandler))
-	opts.MaxRequestsInFlight = maxScrapesInFlight
+	opts.MaxRequestsInFlight = DefaultMaxScrapesInFlight
 	return promhttp.HandlerFor(r.Registry(), opts)
 }
 
@@ -217,7 +217,7 @@ func BenchmarkScrapeEndpoints(b *testing.B) {
 		log := slog.New(slog.DiscardHandler)
 		index := NewIndex(cat)
 		b.Cleanup(index.Close)
-		ep := NewEndpoints(r, index, cluster, log)
+		ep := NewEndpoints(r, index, cluster, nil, log)
 		mux := http.NewServeMux()
 		mux.Handle("GET "+Path, ep.Main())
 		mux.Handle("GET "+GroupPattern, ep.Group())

@@ -658,8 +658,8 @@ func TestGroupAgrees(t *testing.T) {
 	index := NewIndex(cat)
 	t.Cleanup(index.Close)
 	log := slog.New(slog.DiscardHandler)
-	fast := NewEndpoints(r, index, nil, log)
-	before := NewEndpoints(r, index, nil, log)
+	fast := NewEndpoints(r, index, nil, nil, log)
+	before := NewEndpoints(r, index, nil, nil, log)
 	before.gatherer, before.fast = r.Registry(), nil
 	mux := func(e *Endpoints) http.Handler {
 		m := http.NewServeMux()

@@ -147,8 +147,8 @@ func (x *Index) GroupGatherer(g prometheus.Gatherer, group string) prometheus.Ga
 	})
 }
 
-// handlerOpts are Reader.Handler's options but the cap on scrapes in flight, which
-// Endpoints enforces itself since it builds a promhttp handler per request.
+// handlerOpts are the promhttp options of every pull handler; a ScrapeLimit caps the scrapes
+// in flight instead of promhttp's MaxRequestsInFlight, so that handlers can share it.
 func handlerOpts(log *slog.Logger) promhttp.HandlerOpts {
 	return promhttp.HandlerOpts{
 		ErrorLog:          promLogger{log},
@@ -168,12 +168,16 @@ type Endpoints struct {
 	cluster  *Cluster
 	log      *slog.Logger
 	node     http.Handler // Reader.Handler: the main endpoint in node mode, as it always was
-	inFlight chan struct{}
+	limit    *ScrapeLimit
 }
 
 // NewEndpoints serves r's exposition. index maps its families back to the catalog's events;
-// cluster may be nil, in which case every mode is node mode.
-func NewEndpoints(r *Reader, index *Index, cluster *Cluster, log *slog.Logger) *Endpoints {
+// cluster may be nil, in which case every mode is node mode. limit caps the scrapes of every
+// endpoint and mode together (nil: NewScrapeLimit(0, nil)).
+func NewEndpoints(r *Reader, index *Index, cluster *Cluster, limit *ScrapeLimit, log *slog.Logger) *Endpoints {
+	if limit == nil {
+		limit = NewScrapeLimit(0, nil)
+	}
 	return &Endpoints{
 		gatherer: r.Gatherer(),
 		fast:     r.gatherer,
@@ -181,8 +185,8 @@ func NewEndpoints(r *Reader, index *Index, cluster *Cluster, log *slog.Logger) *
 		index:    index,
 		cluster:  cluster,
 		log:      log,
-		node:     r.Handler(log),
-		inFlight: make(chan struct{}, maxScrapesInFlight),
+		node:     r.handler(log, limit),
+		limit:    limit,
 	}
 }
 
@@ -195,10 +199,10 @@ func (e *Endpoints) Main() http.Handler {
 			e.node.ServeHTTP(w, r)
 			return
 		}
-		if !acquire(w, e.inFlight) {
+		if !e.limit.acquire(w) {
 			return
 		}
-		defer e.release()
+		defer e.limit.release()
 		e.serveCluster(w, r, mode, "")
 	})
 }
@@ -210,10 +214,10 @@ func (e *Endpoints) Group() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.setHeaders(w)
 		group := r.PathValue("group")
-		if !acquire(w, e.inFlight) {
+		if !e.limit.acquire(w) {
 			return
 		}
-		defer e.release()
+		defer e.limit.release()
 		if mode := ParseMode(r.URL.Query().Get("mode")); mode != ModeNode && e.cluster != nil {
 			e.serveCluster(w, r, mode, group)
 			return
@@ -247,8 +251,6 @@ func (e *Endpoints) setHeaders(w http.ResponseWriter) {
 		w.Header().Set(InstanceHeader, e.cluster.instance)
 	}
 }
-
-func (e *Endpoints) release() { <-e.inFlight }
 
 // unknownGroup answers 404 with the groups of families.
 func (e *Endpoints) unknownGroup(w http.ResponseWriter, group string, families []*dto.MetricFamily) {

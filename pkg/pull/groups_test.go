@@ -66,7 +66,7 @@ func newNode(t *testing.T, o nodeOpts) *node {
 		}
 		t.Cleanup(n.cluster.Close)
 	}
-	ep := pull.NewEndpoints(r, pull.NewIndex(cat), n.cluster, o.log)
+	ep := pull.NewEndpoints(r, pull.NewIndex(cat), n.cluster, nil, o.log)
 	protect := func(h http.Handler) http.Handler {
 		if o.username != "" {
 			return web.BasicAuth(o.username, o.secret, n.self, h)

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/duometer/duometer/pkg/events"
 )
 
 // Path is where the Prometheus exposition is served.
@@ -83,36 +85,72 @@ func (r *Reader) Gatherer() prometheus.Gatherer {
 // come from the Gatherer, and the samples of counters and gauges are written from what each
 // series keeps from one scrape to the next (see scrapeServer).
 func (r *Reader) Handler(log *slog.Logger) http.Handler {
-	opts := handlerOpts(log)
-	opts.MaxRequestsInFlight = maxScrapesInFlight
-	if r.gatherer == nil {
-		return promhttp.HandlerFor(r.registry, opts)
-	}
-	srv := newScrapeServer(log)
-	inFlight := make(chan struct{}, maxScrapesInFlight)
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if !acquire(w, inFlight) {
-			return
-		}
-		defer func() { <-inFlight }()
-		srv.serve(w, req, r.gatherer.acquire(), nil)
-	})
+	return r.handler(log, NewScrapeLimit(0, nil))
 }
 
-// maxScrapesInFlight caps the scrapes each pull handler serves at once (the main one through
-// promhttp, the group and cluster ones themselves): more are answered 503, not piled up.
-const maxScrapesInFlight = 16
+// handler is Handler with the cap on scrapes in flight it is given.
+func (r *Reader) handler(log *slog.Logger, limit *ScrapeLimit) http.Handler {
+	if r.gatherer == nil {
+		return limit.wrap(promhttp.HandlerFor(r.registry, handlerOpts(log)))
+	}
+	srv := newScrapeServer(log)
+	return limit.wrap(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		srv.serve(w, req, r.gatherer.acquire(), nil)
+	}))
+}
 
-// acquire takes a place in inFlight, or answers 503 as promhttp does when there is none.
-func acquire(w http.ResponseWriter, inFlight chan struct{}) bool {
+// DefaultMaxScrapesInFlight is the default of metrics.prometheus.max-in-flight.
+const DefaultMaxScrapesInFlight = 16
+
+// LimitMaxScrapesInFlight is the limit label (duometer.limits.reached) of scrapes answered
+// 503 because a ScrapeLimit was full.
+const LimitMaxScrapesInFlight = "metrics.prometheus.max-in-flight"
+
+// A ScrapeLimit caps the scrapes served at once (metrics.prometheus.max-in-flight): the one
+// past it is answered 503 at once, as promhttp's MaxRequestsInFlight does, rather than
+// piled up, each holding the memory of a whole exposition. It is safe for concurrent use;
+// the handlers that share one share its places.
+type ScrapeLimit struct {
+	slots   chan struct{}
+	reached *events.Series
+}
+
+// NewScrapeLimit returns a cap of max scrapes (DefaultMaxScrapesInFlight when max <= 0)
+// that counts in reached (nil: not counted) every scrape it answers 503.
+func NewScrapeLimit(max int, reached *events.Series) *ScrapeLimit {
+	if max <= 0 {
+		max = DefaultMaxScrapesInFlight
+	}
+	return &ScrapeLimit{slots: make(chan struct{}, max), reached: reached}
+}
+
+// acquire takes a place, or answers 503 and counts when there is none.
+func (l *ScrapeLimit) acquire(w http.ResponseWriter) bool {
 	select {
-	case inFlight <- struct{}{}:
+	case l.slots <- struct{}{}:
 		return true
 	default:
-		http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", maxScrapesInFlight),
+		if l.reached != nil {
+			l.reached.Inc()
+		}
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later: metrics.prometheus.max-in-flight.", cap(l.slots)),
 			http.StatusServiceUnavailable)
 		return false
 	}
+}
+
+func (l *ScrapeLimit) release() { <-l.slots }
+
+// wrap serves next within the limit.
+func (l *ScrapeLimit) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !l.acquire(w) {
+			return
+		}
+		defer l.release()
+		next.ServeHTTP(w, r)
+	})
 }
 
 type promLogger struct{ log *slog.Logger }
