@@ -647,13 +647,17 @@ func (h *Handler) check(req *request, i int, ev *decode.Event, last *eventInfo) 
 		ok = false
 		req.problem(i, ev, fmt.Sprintf("negative value %v for a counter", v))
 	}
-	if ok && info.kind <= events.UpDownCounter && (req.sums != nil || math.Abs(v) >= mayOverflow) {
+	if ok && hasSum(info.kind) && (req.sums != nil || math.Abs(v) >= mayOverflow) {
 		// Only an increment this large can make a finite sum infinite: check it against
 		// the series' value, and from now on follow every sum of the request.
 		if _, finite := h.finite(req, info, vals, v); !finite {
 			ok = false
 			req.hit(limitFinite)
-			req.problem(i, ev, fmt.Sprintf("value %v would make the %s's value infinite", v, kindWord(info.kind)))
+			what := "value"
+			if info.kind == events.Histogram {
+				what = "sum"
+			}
+			req.problem(i, ev, fmt.Sprintf("value %v would make the %s's %s infinite", v, kindWord(info.kind), what))
 		}
 	}
 	if ok {
@@ -686,6 +690,10 @@ func (req *request) problem(i int, ev *decode.Event, msg string) {
 	req.problems = append(req.problems, b.String())
 }
 
+// hasSum reports whether events of kind k add their values into a sum that must stay finite:
+// counters, up-down counters and histograms (whose Value is the sum of the observations).
+func hasSum(k events.Kind) bool { return k != events.Gauge }
+
 func kindWord(k events.Kind) string {
 	if k == events.UpDownCounter {
 		return "up-down counter"
@@ -701,14 +709,14 @@ const mayOverflow = 0x1p970
 
 // finite reports whether adding v to the series of info with label values vals, after the
 // items of the request before it, keeps the series finite, and returns what the sum would
-// be. It keeps the sums of the request's counter and up-down counter series in req.sums,
-// which it fills from the items so far on first use; a series starts at its value in the
-// catalog (0 when it has none yet).
+// be. It keeps the sums of the request's counter, up-down counter and histogram series in
+// req.sums, which it fills from the items so far on first use; a series starts at its value
+// in the catalog (a histogram's: the sum of its observations; 0 when it has none yet).
 func (h *Handler) finite(req *request, info *eventInfo, vals []string, v float64) (float64, bool) {
 	if req.sums == nil {
 		req.sums = map[string]float64{}
 		for _, it := range req.items {
-			if it.info.kind <= events.UpDownCounter {
+			if hasSum(it.info.kind) {
 				req.addSum(it.info, req.vals[it.vals:int(it.vals)+len(it.info.keys)], it.value)
 			}
 		}

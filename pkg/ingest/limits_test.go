@@ -554,7 +554,8 @@ func TestCounterStaysFinite(t *testing.T) {
 	cat := testCatalog(t)
 	testutil.Define(t, cat,
 		events.Def{Name: "big.count", Kind: events.Counter},
-		events.Def{Name: "big.level", Kind: events.UpDownCounter, Labels: []string{"k"}})
+		events.Def{Name: "big.level", Kind: events.UpDownCounter, Labels: []string{"k"}},
+		events.Def{Name: "big.size", Kind: events.Histogram, Buckets: []float64{1}})
 	h := newTestHandler(t, Options{Catalog: cat, UnknownEvents: UnknownCounter})
 	post := func(body string, code int, msg string) {
 		t.Helper()
@@ -602,8 +603,18 @@ func TestCounterStaysFinite(t *testing.T) {
 	if cat.Lookup("auto.big") != nil {
 		t.Error("auto.big declared by a refused request")
 	}
-	if v := limitsReached(t, cat, LimitFiniteValues); v != 4 {
-		t.Errorf("limits.reached{finite-values} = %v, want 4", v)
+	// A histogram's sum the same: an observation that would make it infinite is refused
+	// (before, it was answered 202 and dropped), in one request or across two.
+	post(`{"event":"big.size","value":-1.7e308}`, 202, `"applied":1`)
+	post(`{"event":"big.size","value":-1.7e308}`, 400, `[0] event \"big.size\": value -1.7e+308 would make the histogram's sum infinite`)
+	post(`[{"event":"big.size","value":1.7e308},{"event":"big.size","value":-1.7e308},{"event":"big.size","value":-1.7e308}]`,
+		400, `[2] event \"big.size\": value -1.7e+308 would make the histogram's sum infinite`)
+	counts := make([]uint64, 2)
+	if n, sum := cat.Lookup("big.size").With().HistogramInto(counts); n != 1 || sum != -1.7e308 {
+		t.Errorf("big.size count %d, sum %v after refused observations, want 1 and -1.7e308", n, sum)
+	}
+	if v := limitsReached(t, cat, LimitFiniteValues); v != 6 {
+		t.Errorf("limits.reached{finite-values} = %v, want 6", v)
 	}
 }
 
