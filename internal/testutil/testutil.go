@@ -46,6 +46,13 @@ func (s *SyncBuffer) String() string {
 	return s.b.String()
 }
 
+// Reset forgets what was written so far.
+func (s *SyncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
 // SelfSigned writes a self-signed ECDSA P-256 server certificate for 127.0.0.1 and
 // localhost that expires at notAfter, and its PKCS #8 key, into a fresh temporary directory,
 // and returns their paths and the certificate.

@@ -270,14 +270,7 @@ type heads struct {
 func newHeads(name, help, unit string, typ dto.MetricType) *heads {
 	m := &dto.Metric{}
 	zero := 0.0
-	switch typ {
-	case dto.MetricType_COUNTER:
-		m.Counter = &dto.Counter{Value: &zero}
-	case dto.MetricType_GAUGE:
-		m.Gauge = &dto.Gauge{Value: &zero}
-	default:
-		m.Untyped = &dto.Untyped{Value: &zero}
-	}
+	setValue(m, typ, &zero)
 	mf := &dto.MetricFamily{Name: &name, Help: &help, Type: &typ, Metric: []*dto.Metric{m}}
 	if unit != "" {
 		mf.Unit = &unit

@@ -319,14 +319,7 @@ func fill(text []byte, v float64, typ dto.MetricType) *dto.Metric {
 		pairs[i].Name, pairs[i].Value = &names[i], &values[i]
 		m.Label[i] = &pairs[i]
 	}
-	switch typ {
-	case dto.MetricType_COUNTER:
-		m.Counter = &dto.Counter{Value: &v}
-	case dto.MetricType_GAUGE:
-		m.Gauge = &dto.Gauge{Value: &v}
-	default:
-		m.Untyped = &dto.Untyped{Value: &v}
-	}
+	setValue(m, typ, &v)
 	return m
 }
 
@@ -894,4 +887,16 @@ var descFields, descReadable = func() (idx [3]int, ok bool) {
 func descName(d *prometheus.Desc) (name, help, unit string) {
 	v := reflect.ValueOf(d).Elem()
 	return v.Field(descFields[0]).String(), v.Field(descFields[1]).String(), v.Field(descFields[2]).String()
+}
+
+// setValue gives m the value v as a metric of type typ: a counter, a gauge, or else untyped.
+func setValue(m *dto.Metric, typ dto.MetricType, v *float64) {
+	switch typ {
+	case dto.MetricType_COUNTER:
+		m.Counter = &dto.Counter{Value: v}
+	case dto.MetricType_GAUGE:
+		m.Gauge = &dto.Gauge{Value: v}
+	default:
+		m.Untyped = &dto.Untyped{Value: v}
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/duometer/duometer/internal/testutil"
 	"github.com/duometer/duometer/pkg/events"
 	"github.com/duometer/duometer/pkg/telemetry"
 )
@@ -42,19 +43,6 @@ func TestDescReadable(t *testing.T) {
 	}
 }
 
-// fakeMetric is a metric written as given, whatever the registry thinks of it.
-type fakeMetric struct {
-	desc *prometheus.Desc
-	m    *dto.Metric
-}
-
-func (f fakeMetric) Desc() *prometheus.Desc { return f.desc }
-func (f fakeMetric) Write(out *dto.Metric) error {
-	out.Label, out.Counter, out.Gauge, out.Untyped = f.m.Label, f.m.Counter, f.m.Gauge, f.m.Untyped
-	out.Histogram, out.Summary, out.TimestampMs = f.m.Histogram, f.m.Summary, f.m.TimestampMs
-	return nil
-}
-
 // fake returns a metric of family name whose Write gives labels (name, value, name, value…)
 // and a counter of value v.
 func fake(name, help string, v float64, labels ...string) prometheus.Metric {
@@ -62,7 +50,7 @@ func fake(name, help string, v float64, labels ...string) prometheus.Metric {
 	for i := 0; i+1 < len(labels); i += 2 {
 		m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(labels[i]), Value: proto.String(labels[i+1])})
 	}
-	return fakeMetric{desc: prometheus.NewDesc(name, help, nil, nil), m: m}
+	return replayed{desc: prometheus.NewDesc(name, help, nil, nil), m: m}
 }
 
 // stateCollector sends the metrics its make function returns, shuffled, as the exporter
@@ -101,7 +89,7 @@ type pair struct {
 	reg             *prometheus.Registry
 	g               *Gatherer
 	want, got       http.Handler
-	wantLog, gotLog *logBuffer
+	wantLog, gotLog *testutil.SyncBuffer
 }
 
 func newPair(t *testing.T, c prometheus.Collector) *pair {
@@ -113,7 +101,7 @@ func newPair(t *testing.T, c prometheus.Collector) *pair {
 
 // newPairOf serves a registry, and a Gatherer of the collector registered on it.
 func newPairOf(reg *prometheus.Registry, g *Gatherer) *pair {
-	p := &pair{reg: reg, g: g, wantLog: &logBuffer{}, gotLog: &logBuffer{}}
+	p := &pair{reg: reg, g: g, wantLog: &testutil.SyncBuffer{}, gotLog: &testutil.SyncBuffer{}}
 	plain := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey {
 			return slog.Attr{}
@@ -124,30 +112,6 @@ func newPairOf(reg *prometheus.Registry, g *Gatherer) *pair {
 	srv := newScrapeServer(slog.New(slog.NewTextHandler(p.gotLog, plain)))
 	p.got = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { srv.serve(w, r, p.g.acquire(), nil) })
 	return p
-}
-
-// logBuffer collects log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Reset()
 }
 
 // requests are the scrapes compared: every format promhttp negotiates, with and without
@@ -372,7 +336,7 @@ func TestGathererAgrees(t *testing.T) {
 				fake("v_total", "V.", 1, "a", "1", "a", "2"),
 				fake("w_total", "W.", 1, "__reserved", "1"),
 				fake("x_total", "X.", 1, "a", "\xff"),
-				fakeMetric{desc: prometheus.NewDesc("y", "Y.", nil, nil), m: &dto.Metric{}},
+				replayed{desc: prometheus.NewDesc("y", "Y.", nil, nil), m: &dto.Metric{}},
 				counter("b_total", 1, "a"),
 			}
 		}},

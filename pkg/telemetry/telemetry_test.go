@@ -107,13 +107,7 @@ func TestEveryKindReachesTheReader(t *testing.T) {
 // Two readers read the same cells: a collection through each at the same moment agrees.
 func TestTwoReadersAgree(t *testing.T) {
 	cat := events.NewCatalog()
-	a := sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
-	b := sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
-	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Readers: []sdkmetric.Reader{a, b}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tel.Shutdown(context.Background()) }()
+	a, b := twoReaders(t, cat)
 	cat.Self().AuthFailed.Emit(5)
 	cat.Self().HTTPRequestTime.Emit(0.2, "prometheus")
 	ga, gb := collect(t, a), collect(t, b)
@@ -216,13 +210,7 @@ func TestNewResourceForAnEmbeddingProgram(t *testing.T) {
 // sees every series that lives through it, with its value.
 func TestConcurrentCollections(t *testing.T) {
 	cat := events.NewCatalog()
-	a := sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
-	b := sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
-	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Readers: []sdkmetric.Reader{a, b}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tel.Shutdown(context.Background()) }()
+	a, b := twoReaders(t, cat)
 	stable := cat.MustDefine(events.Def{Name: "jobs.done", Kind: events.Counter, Labels: []string{"k"}})
 	churn := cat.MustDefine(events.Def{Name: "jobs.seen", Kind: events.Gauge, Labels: []string{"k"}, TTL: time.Minute})
 	for i := range 50 {
@@ -263,4 +251,18 @@ func TestConcurrentCollections(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	close(stop)
 	wg.Wait()
+}
+
+// twoReaders starts telemetry over cat with two manual readers, each with the catalog's
+// producer, and shuts it down at the end of the test.
+func twoReaders(t *testing.T, cat *events.Catalog) (a, b *sdkmetric.ManualReader) {
+	t.Helper()
+	a = sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
+	b = sdkmetric.NewManualReader(sdkmetric.WithProducer(telemetry.NewProducer(cat)))
+	tel, err := telemetry.Start(telemetry.Options{Catalog: cat, Readers: []sdkmetric.Reader{a, b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	return a, b
 }
